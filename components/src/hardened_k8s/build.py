@@ -1,0 +1,106 @@
+"""What an image build is, as plain data shared by every builder.
+
+The Pulumi image component (``hardened_k8s.image``) and the real-build test tier both build
+from a :class:`BuildSpec` made by :func:`build_spec`, so the parameters a test exercises are
+by construction the ones ``pulumi up`` passes to the Docker engine. This module imports
+nothing from Pulumi or Docker and stays cheap to load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PLATFORM = "linux/amd64"
+"""Platform built when none is configured: the architecture of the target clusters."""
+
+DEFAULT_TARGET = "runtime"
+"""Containerfile stage built when none is configured: the final, compiler-free stage."""
+
+_SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """One image build: where it comes from, what it is called and how it is cached.
+
+    ``containerfile`` is relative to ``context``. ``tags`` are pushed under ``repository``;
+    the first one is the primary (immutable, git-SHA) tag.
+    """
+
+    context: str
+    containerfile: str
+    target: str
+    platform: str
+    repository: str
+    tags: tuple[str, ...]
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    cache_from: tuple[str, ...] = ()
+
+    @property
+    def primary_ref(self) -> str:
+        """``repository:<first tag>``, the name the build is pushed under first."""
+        return f"{self.repository}:{self.tags[0]}"
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every ``repository:tag`` the build is pushed under."""
+        return tuple(f"{self.repository}:{tag}" for tag in self.tags)
+
+
+def sha_tag(revision: str) -> str:
+    """The immutable tag of a git revision: ``sha-`` and its first 7 hex digits."""
+    if not _SHA_RE.match(revision):
+        raise ValueError(f"revision {revision!r} is not a git commit SHA (7 to 40 hex digits)")
+    return f"sha-{revision[:7]}"
+
+
+def build_spec(
+    name: str,
+    *,
+    context: str | Path,
+    registry: str,
+    version: str,
+    revision: str,
+    containerfile: str = "Containerfile",
+    target: str = DEFAULT_TARGET,
+    platform: str = DEFAULT_PLATFORM,
+    build_args: Mapping[str, str] | None = None,
+    base_image: str | None = None,
+    source: str = "",
+    cache_from: tuple[str, ...] | None = None,
+) -> BuildSpec:
+    """Describe the build of image ``name`` pushed as ``<registry>/<name>``.
+
+    Tags are ``sha-<short revision>`` then ``version``. Build args always carry the OCI label
+    values ``VERSION``, ``REVISION`` and ``SOURCE``; ``BASE_IMAGE`` is passed only when
+    ``base_image`` is given, otherwise the Containerfile's production default is used.
+    ``BUILDKIT_INLINE_CACHE=1`` is set so every pushed image can seed later builds.
+    ``cache_from`` defaults to the ``version`` tag, the newest build of this release line.
+    """
+    if not _TAG_RE.match(version):
+        raise ValueError(f"version {version!r} is not a valid image tag")
+    repository = f"{registry.rstrip('/')}/{name}"
+    args: dict[str, str] = {
+        "VERSION": version,
+        "REVISION": revision,
+        "SOURCE": source,
+        "BUILDKIT_INLINE_CACHE": "1",
+    }
+    if base_image:
+        args["BASE_IMAGE"] = base_image
+    # Caller-supplied args win except over the label values, which must describe this build.
+    merged = {**(build_args or {}), **args}
+    return BuildSpec(
+        context=str(context),
+        containerfile=containerfile,
+        target=target,
+        platform=platform,
+        repository=repository,
+        tags=(sha_tag(revision), version),
+        build_args=dict(sorted(merged.items())),
+        cache_from=(f"{repository}:{version}",) if cache_from is None else cache_from,
+    )
