@@ -1,0 +1,158 @@
+"""HTTP routes: liveness, readiness and the products resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .db import Database
+from .settings import Settings
+
+log = logging.getLogger("store_api")
+
+PRODUCT_COLUMNS = (
+    "id, sku, name, description, price_cents, quantity, created_at, updated_at"
+)
+
+
+class ProductIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    price_cents: int = Field(ge=0)
+    quantity: int = Field(default=0, ge=0)
+
+
+class StockChange(BaseModel):
+    delta: int = Field(description="Units to add (positive) or remove (negative).")
+
+
+class Product(ProductIn):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def _product(row: asyncpg.Record) -> Product:
+    return Product(**dict(row))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db = Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await db.start()
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(title="store-inventory", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(TimeoutError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "database unavailable"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness: the process serves requests. Does not touch the database."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Readiness: ``SELECT 1`` succeeds on the pool, else 503 (no traffic is routed here)."""
+        try:
+            await db.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @app.get("/products")
+    async def list_products(
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[Product]:
+        async with db.connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+        return [_product(r) for r in rows]
+
+    @app.get("/products/{product_id}")
+    async def get_product(product_id: int) -> Product:
+        async with db.connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1", product_id
+            )
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
+        return _product(row)
+
+    @app.post("/products", status_code=status.HTTP_201_CREATED)
+    async def create_product(product: ProductIn) -> Product:
+        try:
+            async with db.connection() as conn:
+                row = await conn.fetchrow(
+                    "INSERT INTO products (sku, name, description, price_cents, quantity)"
+                    f" VALUES ($1, $2, $3, $4, $5) RETURNING {PRODUCT_COLUMNS}",
+                    product.sku,
+                    product.name,
+                    product.description,
+                    product.price_cents,
+                    product.quantity,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, "sku already exists") from exc
+        assert row is not None
+        return _product(row)
+
+    @app.post("/products/{product_id}/stock")
+    async def change_stock(product_id: int, change: StockChange) -> Product:
+        try:
+            async with db.connection() as conn:
+                row = await conn.fetchrow(
+                    "UPDATE products SET quantity = quantity + $2, updated_at = now()"
+                    f" WHERE id = $1 RETURNING {PRODUCT_COLUMNS}",
+                    product_id,
+                    change.delta,
+                )
+        except asyncpg.CheckViolationError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, "not enough stock") from exc
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
+        return _product(row)
+
+    @app.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_product(product_id: int) -> None:
+        async with db.connection() as conn:
+            result: Any = await conn.execute(
+                "DELETE FROM products WHERE id = $1", product_id
+            )
+        if result == "DELETE 0":
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
+
+    return app

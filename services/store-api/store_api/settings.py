@@ -1,0 +1,31 @@
+"""Runtime settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "postgresql://store-inventory-postgresql:5432/store_db"
+"""The in-cluster PostgreSQL Service. User and password come from ``PGUSER``/``PGPASSWORD``
+(asyncpg reads them), which the Deployment fills from a Secret, so no credential is a default."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str
+    port: int
+    pool_max_size: int
+    connect_timeout: float
+    command_timeout: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all interfaces
+            port=int(os.environ.get("PORT", "8000")),
+            pool_max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
+            connect_timeout=float(os.environ.get("DB_CONNECT_TIMEOUT", "3")),
+            command_timeout=float(os.environ.get("DB_COMMAND_TIMEOUT", "10")),
+        )
