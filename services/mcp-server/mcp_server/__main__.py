@@ -14,7 +14,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     uvicorn.run(
         create_app(),
-        host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all interfaces
+        host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
         port=int(os.environ.get("PORT", "8080")),
         server_header=False,
         timeout_graceful_shutdown=20,

@@ -144,5 +144,5 @@ def create_app() -> Starlette:
         stateless_http=True,
         json_response=True,
         transport_security=transport_security(),
-        host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - a container listens on all interfaces
+        host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
     )
