@@ -104,3 +104,22 @@ def build_spec(
         build_args=dict(sorted(merged.items())),
         cache_from=(f"{repository}:{version}",) if cache_from is None else cache_from,
     )
+
+
+def docker_build_kwargs(spec: BuildSpec) -> dict[str, object]:
+    """Keyword arguments for the ``docker`` package's ``APIClient.build`` doing ``spec``.
+
+    These are the values ``hardened_k8s.image`` hands to ``docker.Image``: context,
+    Containerfile (relative to the context), target stage, platform, build args, cache
+    sources, and the primary ``repository:tag``. The real-build test tier and the image
+    benchmark build from this mapping.
+    """
+    return {
+        "path": spec.context,
+        "dockerfile": spec.containerfile,
+        "target": spec.target,
+        "platform": spec.platform,
+        "buildargs": dict(spec.build_args),
+        "cache_from": list(spec.cache_from),
+        "tag": spec.primary_ref,
+    }
