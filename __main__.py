@@ -1,0 +1,29 @@
+"""Store inventory: the store API, its MCP server and PostgreSQL, one stack per environment.
+
+Configuration lives in ``Pulumi.<stack>.yaml`` (see README); it is checked in full before
+any resource is registered.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from hardened_k8s.stack_config import load_stack_config, source_revision
+from hardened_k8s.system import ServiceSystem
+
+ROOT = Path(__file__).resolve().parent
+
+config, secrets = load_stack_config(ROOT)
+provider = k8s.Provider("kubernetes", context=config.kube_context, enable_server_side_apply=True)
+system = ServiceSystem(
+    "store-inventory",
+    config,
+    secrets,
+    revision=source_revision(ROOT, config.image_revision),
+    root=ROOT,
+    opts=pulumi.ResourceOptions(providers=[provider]),
+)
+
+pulumi.export("namespace", system.namespace_name)
+pulumi.export("services", system.endpoints)

@@ -1,0 +1,71 @@
+"""HorizontalPodAutoscaler and PodDisruptionBudget specs that agree with each other."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi_kubernetes as k8s
+
+from .config import Autoscaling
+
+
+def hpa_spec(deployment_name: str, scaling: Autoscaling) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
+    """autoscaling/v2 on CPU and memory utilisation with a ``behavior`` block.
+
+    Scale-up is quick (double, or +2 pods, per 30 s) so spikes are absorbed; scale-down
+    waits ``scaleDownStabilizationSeconds`` and sheds at most 25 % a minute so a brief lull
+    does not throw away capacity that is about to be needed again.
+    """
+    return k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+        scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+            api_version="apps/v1", kind="Deployment", name=deployment_name
+        ),
+        min_replicas=scaling.min_replicas,
+        max_replicas=scaling.max_replicas,
+        metrics=[
+            k8s.autoscaling.v2.MetricSpecArgs(
+                type="Resource",
+                resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                    name=resource,
+                    target=k8s.autoscaling.v2.MetricTargetArgs(
+                        type="Utilization", average_utilization=target
+                    ),
+                ),
+            )
+            for resource, target in (
+                ("cpu", scaling.cpu_utilization),
+                ("memory", scaling.memory_utilization),
+            )
+        ],
+        behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+            scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                stabilization_window_seconds=0,
+                select_policy="Max",
+                policies=[
+                    k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=100, period_seconds=30),
+                    k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Pods", value=2, period_seconds=30),
+                ],
+            ),
+            scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                stabilization_window_seconds=scaling.scale_down_stabilization_seconds,
+                select_policy="Min",
+                policies=[
+                    k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=25, period_seconds=60)
+                ],
+            ),
+        ),
+    )
+
+
+def pdb_spec(selector: Mapping[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
+    """At most one pod voluntarily disrupted at a time.
+
+    ``maxUnavailable: 1`` stays consistent with any HPA floor (a ``minAvailable`` equal to
+    ``minReplicas`` would block every node drain), and ``AlwaysAllow`` lets a drain evict
+    pods that are already unhealthy instead of waiting on them forever.
+    """
+    return k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+        selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        max_unavailable=1,
+        unhealthy_pod_eviction_policy="AlwaysAllow",
+    )

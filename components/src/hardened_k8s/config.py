@@ -1,0 +1,364 @@
+"""Typed stack configuration: what a stack file may say, its secure defaults, and its errors.
+
+The models speak the stack file's language (camelCase keys) and are strict: an unknown or
+misspelt key is an error, never silently ignored. They import neither Pulumi nor the
+Kubernetes SDK, so they can be validated and tested on their own. Turning Pulumi config
+into these models, with secrets kept as Pulumi secrets, is ``hardened_k8s.stack_config``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .quantities import parse_quantity
+
+DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
+"""Registry organisation every image is pushed to and pulled from."""
+
+DEFAULT_RUN_AS_USER = 10001
+"""UID (and GID) workloads run as; the Containerfiles' last ``USER`` is the same number."""
+
+DEFAULT_KUBERNETES_VERSION = "1.31"
+"""Kubernetes minor version the stacks target (Pod Security Admission version pin, schemas)."""
+
+DNS_1035_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DIGEST_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
+_TAG_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*:[\w][\w.-]{0,127}$")
+
+
+class ConfigError(Exception):
+    """Stack configuration that cannot be deployed.
+
+    ``problems`` holds ``(key path, message)`` pairs; ``str()`` shows one per line, each as
+    ``services.api.autoscaling: minReplicas (5) is greater than maxReplicas (3); ...``.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+
+
+def _quantity(value: str | int | float) -> str:
+    parse_quantity(value)
+    return str(value)
+
+
+Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
+"""A Kubernetes resource quantity such as ``250m``, ``256Mi`` or ``1``; kept as written."""
+
+
+def _dns_label(value: str) -> str:
+    if not DNS_1035_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1035 label; use at most 63 lower-case letters, digits "
+            "and '-', starting with a letter and ending with a letter or digit"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+
+class _Model(BaseModel):
+    """Strict, immutable, camelCase-keyed base of every config model."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+class ResourceAmounts(_Model):
+    """CPU, memory and ephemeral storage of one container (requests or limits)."""
+
+    cpu: Quantity = Field(description="CPU cores, e.g. 100m.")
+    memory: Quantity = Field(description="Memory, e.g. 256Mi (binary suffixes).")
+    ephemeral_storage: Quantity = Field(description="Node-local scratch space, e.g. 128Mi.")
+
+
+class Resources(_Model):
+    """Requests and limits; every limit must be at least its request."""
+
+    requests: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="100m", memory="128Mi", ephemeral_storage="64Mi"),
+        description="Scheduling guarantee. Default 100m CPU, 128Mi memory, 64Mi ephemeral.",
+    )
+    limits: ResourceAmounts = Field(
+        default=ResourceAmounts(cpu="500m", memory="256Mi", ephemeral_storage="256Mi"),
+        description="Hard ceiling. Default 500m CPU, 256Mi memory, 256Mi ephemeral.",
+    )
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Self:
+        for field in ("cpu", "memory", "ephemeral_storage"):
+            request = getattr(self.requests, field)
+            limit = getattr(self.limits, field)
+            if parse_quantity(limit) < parse_quantity(request):
+                key = to_camel(field)
+                raise ValueError(
+                    f"limits.{key} ({limit}) is below requests.{key} ({request}); "
+                    f"raise limits.{key} or lower requests.{key}"
+                )
+        return self
+
+
+class Autoscaling(_Model):
+    """HorizontalPodAutoscaler bounds and targets (autoscaling/v2, CPU and memory)."""
+
+    min_replicas: int = Field(default=2, ge=1, description="Lowest replica count. Default 2.")
+    max_replicas: int = Field(default=5, ge=1, description="Highest replica count. Default 5.")
+    cpu_utilization: int = Field(
+        default=70, ge=1, le=100, description="Target average CPU, % of requests. Default 70."
+    )
+    memory_utilization: int = Field(
+        default=80, ge=1, le=100, description="Target average memory, % of requests. Default 80."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="How long load must stay low before scaling down. Default 300 (slow).",
+    )
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) is greater than maxReplicas "
+                f"({self.max_replicas}); lower minReplicas or raise maxReplicas"
+            )
+        return self
+
+
+def _http_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must start with '/', e.g. '/{value}'")
+    return value
+
+
+HttpPath = Annotated[str, AfterValidator(_http_path)]
+
+
+class Probes(_Model):
+    """Health endpoints. Readiness and liveness are kept different on purpose: liveness only
+    asks "is the process alive" and tolerates a busy pod, readiness also asks "can I serve"."""
+
+    readiness_path: HttpPath = Field(
+        default="/ready", description="Readiness HTTP path (checks dependencies). Default /ready."
+    )
+    liveness_path: HttpPath = Field(
+        default="/health", description="Liveness HTTP path (process only). Default /health."
+    )
+    startup_allowance_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=600,
+        description="Time a slow starter gets before liveness applies. Default 60.",
+    )
+
+
+class ImageBuild(_Model):
+    """Build the image from source (a multi-stage Containerfile)."""
+
+    context: str = Field(description="Build context directory, relative to the project.")
+    containerfile: str = Field(
+        default="Containerfile", description="Containerfile path inside the context."
+    )
+    target: str = Field(default="runtime", description="Stage to build. Default runtime.")
+    args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
+
+
+class ImageSpec(_Model):
+    """Where a service's image comes from: exactly one of ``build`` or ``ref``."""
+
+    build: ImageBuild | None = Field(default=None, description="Build from source and push.")
+    ref: str | None = Field(
+        default=None,
+        description="Pre-built image, pinned as repo@sha256:<digest> (a bare tag only outside "
+        "production).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.build is None) == (self.ref is None):
+            raise ValueError("set exactly one of build (context, containerfile, target) or ref")
+        if self.ref is not None and not (
+            _DIGEST_REF_RE.match(self.ref) or _TAG_REF_RE.match(self.ref)
+        ):
+            raise ValueError(
+                f"ref {self.ref!r} is not an image reference; use repo@sha256:<64 hex digits>"
+            )
+        return self
+
+    @property
+    def pinned(self) -> bool:
+        """True when the reference carries a digest (always true for built images)."""
+        return self.ref is None or "@sha256:" in self.ref
+
+
+class SecurityOptOuts(_Model):
+    """Named exceptions to the hardened defaults. Each one is visible in a stack diff."""
+
+    writable_root_filesystem: bool = Field(
+        default=False, description="Mount the root filesystem read-write. Default false."
+    )
+    service_account_token: bool = Field(
+        default=False,
+        description="Mount the Kubernetes API token into the pod. Default false.",
+    )
+
+
+class ServiceSpec(_Model):
+    """One HTTP service: image, port, sizing, scaling, health and allowed traffic."""
+
+    image: ImageSpec = Field(description="Build or pre-built reference.")
+    port: int = Field(ge=1, le=65535, description="Container port, named 'http'.")
+    component: str = Field(
+        default="server", description="app.kubernetes.io/component label. Default server."
+    )
+    version: str = Field(
+        default="0.1.0", description="Service version (image tag, version label). Default 0.1.0."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Plain environment; never put secrets here."
+    )
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
+    replicas: int | None = Field(
+        default=None, ge=1, description="Fixed replica count; excludes autoscaling."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="HPA bounds; excludes replicas."
+    )
+    probes: Probes = Field(default_factory=Probes, description="Health endpoints.")
+    ingress_from: list[DnsLabel] = Field(
+        default_factory=list, description="Services allowed to call this one. Default none."
+    )
+    egress_to: list[DnsLabel] = Field(
+        default_factory=list,
+        description="Services (or the database) this one may call. Default none.",
+    )
+    run_as_user: int = Field(
+        default=DEFAULT_RUN_AS_USER, ge=1, description="UID and GID, matching the image USER."
+    )
+    writable_paths: list[str] = Field(
+        default_factory=lambda: ["/tmp"],
+        description="Writable emptyDir mounts (in memory, size-limited). Default ['/tmp'].",
+    )
+    opt_outs: SecurityOptOuts = Field(
+        default_factory=SecurityOptOuts, description="Named exceptions to the hardening."
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+        return value
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _absolute_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"{path!r} must be an absolute path")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_or_autoscaling(self) -> Self:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError(
+                "set either replicas or autoscaling, not both: an HPA owns the replica count"
+            )
+        return self
+
+    @property
+    def min_replicas(self) -> int:
+        """Fewest pods the service runs with: the fixed count, the HPA floor, or 1."""
+        if self.autoscaling is not None:
+            return self.autoscaling.min_replicas
+        return self.replicas if self.replicas is not None else 1
+
+
+class DatabaseSpec(_Model):
+    """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
+
+    name: DnsLabel = Field(
+        default="postgresql", description="Service name the clients connect to."
+    )
+    image: str = Field(description="Pre-built image, repo@sha256:<digest> in production.")
+    database: str = Field(default="app", description="Database created at first start.")
+    user: str = Field(default="app", description="Owner role of the database.")
+    storage: Quantity = Field(default="1Gi", description="Volume size per replica. Default 1Gi.")
+    storage_class_name: str | None = Field(
+        default=None, description="StorageClass; default: the cluster's default class."
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="Requests and limits of the postgres container."
+    )
+    version: str = Field(default="16", description="PostgreSQL version (version label).")
+    run_as_user: int = Field(
+        default=999, ge=1, description="UID/GID of the postgres user in the image. Default 999."
+    )
+    protect: bool = Field(
+        default=True,
+        description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_ref(cls, value: str) -> str:
+        if not (_DIGEST_REF_RE.match(value) or _TAG_REF_RE.match(value)):
+            raise ValueError(f"{value!r} is not an image reference; use repo@sha256:<digest>")
+        return value
+
+
+class StackConfig(_Model):
+    """Everything one stack (environment) of the project is configured with."""
+
+    namespace: DnsLabel = Field(description="Namespace all workloads run in.")
+    registry: str = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
+    kubernetes_version: str = Field(
+        default=DEFAULT_KUBERNETES_VERSION,
+        pattern=r"^1\.[0-9]{2}$",
+        description="Target minor version, e.g. 1.31. Default 1.31.",
+    )
+    kube_context: str | None = Field(
+        default=None, description="kubeconfig context of the explicit provider."
+    )
+    production: bool = Field(
+        default=False,
+        description="Production rules: digest-pinned refs, >=2 replicas, topology spread.",
+    )
+    part_of: DnsLabel = Field(
+        default="app", description="app.kubernetes.io/part-of label of every object."
+    )
+    platform: str = Field(default="linux/amd64", description="Image build platform.")
+    registry_username: str | None = Field(
+        default=None,
+        description="Registry login; its password is the secret registryPassword. Default: "
+        "the build machine's own docker login.",
+    )
+    source_url: str = Field(default="", description="Source repository URL (OCI label).")
+    image_revision: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{7,40}$",
+        description="Git commit the images are built from. Default: the checkout's HEAD.",
+    )
+    services: dict[DnsLabel, ServiceSpec] = Field(description="Services by name.")
+    database: DatabaseSpec | None = Field(default=None, description="PostgreSQL, if any.")

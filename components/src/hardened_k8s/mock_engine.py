@@ -1,0 +1,249 @@
+"""Run a real Pulumi program on Pulumi's mock engine and record what it registers.
+
+No cluster, cloud, registry or Pulumi CLI is involved: :func:`run_program` reads the
+project's stack file, hands its config to the SDK exactly as the engine would (structured
+values as JSON, secret keys marked), runs ``__main__.py`` under
+``pulumi.runtime.set_mocks`` and returns every resource registration with its type, name,
+inputs, parent and options. Secret config values are never decrypted: each is replaced by
+:data:`SECRET_PLACEHOLDER` before the program sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET_PLACEHOLDER = "<secret>"
+"""What a secret value looks like in anything the offline engine produces."""
+
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+"""Digest the mock registry 'reports' for every built image (all zeros: not a real image)."""
+
+
+@dataclass
+class Registration:
+    """One resource as the program registered it."""
+
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str
+    provider: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        """True for Kubernetes API objects (not providers, components or images)."""
+        return self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:pulumi")
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that answer like a provider would and remember every resource's inputs.
+
+    Outputs echo the inputs; a ``docker:index/image:Image`` also gets ``repoDigest``
+    ``<repository>@`` :data:`PLACEHOLDER_DIGEST`, as the registry would report after a push.
+    """
+
+    def __init__(self) -> None:
+        # The SDK registers from a thread pool; each thread sees its own latest call.
+        self._local = threading.local()
+
+    @property
+    def last(self) -> pulumi_mocks.MockResourceArgs | None:
+        """The latest resource this thread asked for."""
+        return getattr(self._local, "last", None)
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self._local.last = args
+        state = dict(args.inputs)
+        if args.typ == "docker:index/image:Image":
+            repository = str(args.inputs["imageName"]).rsplit(":", 1)[0]
+            state["repoDigest"] = f"{repository}@{PLACEHOLDER_DIGEST}"
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping what a registration says besides its inputs."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            last = self.recording.last
+            assert last is not None and last.name == request.name
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    inputs=last.inputs,
+                    parent=request.parent,
+                    provider=request.provider,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    depends_on=list(request.dependencies),
+                )
+            )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    """What one run of a program registered and exported."""
+
+    project: str
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def kubernetes_objects(self) -> list[Registration]:
+        """The Kubernetes API objects, in registration order."""
+        return [r for r in self.registrations if r.is_kubernetes_object]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+def stack_config(project: str, stack_file: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys the engine would hand the program.
+
+    Keys are namespaced (``project:key``); structured values become JSON text, scalars
+    text. A ``secure:`` value is not decrypted: it becomes :data:`SECRET_PLACEHOLDER`.
+    """
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (stack_file.get("config") or {}).items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
+        elif isinstance(value, str):
+            values[full] = value
+        elif isinstance(value, bool):
+            values[full] = "true" if value else "false"
+        else:
+            values[full] = json.dumps(value)
+    return values, secret_keys
+
+
+def load_stack_file(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]:
+    """The project name and the parsed ``Pulumi.<stack>.yaml`` of ``project_dir``."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+    return project, yaml.safe_load(path.read_text()) or {}
+
+
+def run_program(
+    project_dir: Path,
+    stack: str,
+    *,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    program: Callable[[], None] | None = None,
+) -> ProgramRun:
+    """Run ``project_dir/__main__.py`` (or ``program``) for ``stack`` on the mock engine.
+
+    ``config``/``secret_keys`` replace the stack file's config when given (tests use them
+    to feed bad or secret values). Exceptions of the program, such as a config error,
+    propagate unchanged after the runtime is shut down.
+    """
+    project, stack_file = load_stack_file(project_dir, stack)
+    if config is None:
+        config, secret_keys = stack_config(project, stack_file)
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    # A fresh root stack per run: the SDK keeps one per process otherwise.
+    settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
+    set_all_config(dict(config), secret_keys or [])
+    outputs: dict[str, Any] = {}
+
+    def body() -> None:
+        if program is not None:
+            program()
+        else:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    with _inside(project_dir):
+        _sync_await(run_pulumi_func(body))
+        root = settings.get_root_resource()
+        for name, value in sorted(getattr(root, "outputs", {}).items()):
+            outputs[name] = _sync_await(_resolve(value))
+    return ProgramRun(project, stack, monitor.registrations, outputs)
+
+
+async def _resolve(value: Any) -> Any:
+    """An export's value, or :data:`SECRET_PLACEHOLDER` where the value is a secret."""
+    out = pulumi.Output.from_input(value)
+    if await out.is_secret():
+        return SECRET_PLACEHOLDER
+    return await out.future()
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs with every secret replaced by :data:`SECRET_PLACEHOLDER`, leaf by leaf.
+
+    The SDK marks a secret input as ``{<sig>: <secret sig>, "value": ...}``; the shape
+    under it is kept (a map stays a map) so the object still has its schema.
+    """
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _redact(value.get("value"))
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        inner = value.get("value") if value.get(rpc._special_sig_key) == rpc._special_secret_sig else None
+        if inner is not None:
+            return _redact(inner)
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return SECRET_PLACEHOLDER
+
+
+@contextmanager
+def _inside(project_dir: Path) -> Iterator[None]:
+    """Run with the project as working directory and import root, as the CLI does."""
+    old_cwd = Path.cwd()
+    path = str(project_dir.resolve())
+    os.chdir(path)
+    sys.path.insert(0, path)
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        if path in sys.path:
+            sys.path.remove(path)

@@ -1,0 +1,91 @@
+"""NetworkPolicy specs: namespace-wide default deny, DNS egress and per-workload allow-lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi_kubernetes as k8s
+
+KUBE_DNS_SELECTOR = {"k8s-app": "kube-dns"}
+KUBE_SYSTEM_SELECTOR = {"kubernetes.io/metadata.name": "kube-system"}
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A workload on the other side of an allowed connection: its pod selector and port."""
+
+    name: str
+    selector: Mapping[str, str]
+    port: int
+
+
+def default_deny() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Select every pod of the namespace and allow nothing in either direction."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Ingress", "Egress"],
+    )
+
+
+def dns_egress() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Let every pod of the namespace resolve names through kube-dns (53 UDP and TCP)."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Egress"],
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels=KUBE_SYSTEM_SELECTOR
+                        ),
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KUBE_DNS_SELECTOR),
+                    )
+                ],
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=53)
+                    for proto in ("UDP", "TCP")
+                ],
+            )
+        ],
+    )
+
+
+def allow_list(
+    selector: Mapping[str, str],
+    *,
+    port: int,
+    ingress_from: Sequence[Peer],
+    egress_to: Sequence[Peer],
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Admit ``ingress_from`` on ``port`` and let the pods reach each of ``egress_to``.
+
+    Both policy types are declared even when a list is empty, so the policy documents that
+    the workload accepts (or makes) no connections beyond the namespace default deny.
+    """
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[_pod_peer(peer) for peer in ingress_from],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+            )
+        ]
+        if ingress_from
+        else [],
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_pod_peer(peer)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=peer.port)],
+            )
+            for peer in egress_to
+        ],
+    )
+
+
+def _pod_peer(peer: Peer) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peer.selector))
+    )

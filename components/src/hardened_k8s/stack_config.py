@@ -1,0 +1,122 @@
+"""Read a stack's Pulumi config into checked models, with secrets kept as Pulumi secrets.
+
+This is the edge where the program meets configuration: it runs before any resource is
+registered, so bad config stops ``pulumi preview``/``up`` (and the offline render) with
+one :class:`ConfigError` naming every bad key, and nothing half-deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from .config import ConfigError, StackConfig
+from .validation import parse_stack_config
+
+SECRET_KEYS: dict[str, str] = {
+    "databasePassword": "password of the database owner role (required with database)",
+    "registryPassword": "registry token used to push images (optional; default: docker login)",
+}
+"""Config keys that must be set with ``pulumi config set --secret``, and what they are."""
+
+
+class StackConfigError(ConfigError, pulumi.RunError):
+    """A :class:`ConfigError` that Pulumi prints as a plain message, without a traceback."""
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret config values, each a secret ``Output`` (never a plain string)."""
+
+    database_password: pulumi.Output[str] | None = None
+    registry_password: pulumi.Output[str] | None = None
+
+
+def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[StackConfig, StackSecrets]:
+    """Parse the current stack's config (project namespace) and its secrets.
+
+    ``root`` is the project directory (build contexts are relative to it). Raises
+    :class:`StackConfigError` listing every problem: bad or unknown keys, a required
+    secret missing, or a secret key set in plain text.
+    """
+    config = config or pulumi.Config()
+    prefix = f"{config.name}:"
+    raw: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for full_key in _config_keys():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        if key in SECRET_KEYS:
+            if not runtime_config.is_config_secret(full_key):
+                problems.append(
+                    (key, f"is set in plain text; remove it from the stack file and run "
+                     f"`pulumi config set --secret {key} <value>`")
+                )
+            continue
+        if runtime_config.is_config_secret(full_key):
+            # Never hand a secret to the models: their error messages may quote values.
+            problems.append(
+                (key, "unknown secret key; remove it, or use one of: " + ", ".join(sorted(SECRET_KEYS)))
+            )
+            continue
+        raw[key] = _decode(config.get(key))
+    try:
+        stack = parse_stack_config(raw, root=root)
+    except ConfigError as exc:
+        raise StackConfigError(problems + exc.problems) from None
+    secrets = StackSecrets(
+        database_password=config.get_secret("databasePassword"),
+        registry_password=config.get_secret("registryPassword"),
+    )
+    if stack.database is not None and secrets.database_password is None:
+        problems.append(
+            ("databasePassword", "required secret is missing; run "
+             "`pulumi config set --secret databasePassword <value>`")
+        )
+    if problems:
+        raise StackConfigError(problems)
+    return stack, secrets
+
+
+def source_revision(root: Path, configured: str | None) -> str:
+    """Commit the images are built from: ``imageRevision`` if set, else the checkout's HEAD.
+
+    Outside a git checkout the all-zero revision is used and a warning is logged.
+    """
+    if configured:
+        return configured
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pulumi.log.warn("not a git checkout and imageRevision is unset; tagging images sha-0000000")
+        return "0" * 40
+
+
+def _config_keys() -> list[str]:
+    """Every config key of the running program, fully qualified (``project:key``).
+
+    The SDK has no public enumeration; the engine hands config over either through the
+    runtime's config map or the ``PULUMI_CONFIG`` environment, so both are read.
+    """
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return sorted(keys)
+
+
+def _decode(value: str | None) -> Any:
+    """Structured values arrive as JSON text; scalars stay strings for pydantic to coerce.
+
+    Scalars are not JSON-decoded on purpose: ``"1.30"`` must stay a version string.
+    """
+    if value is not None and value.lstrip()[:1] in ("{", "["):
+        return json.loads(value)
+    return value

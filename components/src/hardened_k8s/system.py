@@ -1,0 +1,132 @@
+"""ServiceSystem: a whole stack config deployed as namespace, images, database and services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from .build import build_spec
+from .config import StackConfig
+from .image import ServiceImage
+from .labels import Labels
+from .namespace import SecureNamespace
+from .network import Peer
+from .postgres import URL_KEY, PostgreSQL
+from .stack_config import StackSecrets
+from .workload import HardenedService, SecretEnv
+
+
+class ServiceSystem(pulumi.ComponentResource):
+    """Everything a :class:`~hardened_k8s.config.StackConfig` describes, wired together.
+
+    Traffic follows the config's ``ingressFrom``/``egressTo`` and nothing else: each
+    service's NetworkPolicy admits its callers on its port and lets it reach what it
+    names, and the database admits exactly the services that name it in ``egressTo``.
+    Those services get ``DATABASE_URL`` from the database's Secret. Images are built and
+    pushed (:class:`ServiceImage`) or taken from ``image.ref``.
+
+    Pulumi children are ``f"{name}-namespace"``, ``f"{name}-{service}"``,
+    ``f"{name}-{service}-image"`` and ``f"{name}-{database.name}"``.
+    """
+
+    namespace_name: pulumi.Output[str]
+    """The stack's namespace."""
+    endpoints: pulumi.Output[dict[str, dict[str, str]]]
+    """Per service and the database: ``{"dns": <in-cluster DNS name>, "image": <ref>}``."""
+
+    def __init__(
+        self,
+        name: str,
+        config: StackConfig,
+        secrets: StackSecrets,
+        *,
+        revision: str,
+        root: Path = Path("."),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("hardened-k8s:system:ServiceSystem", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        version = config.kubernetes_version
+        namespace = SecureNamespace(
+            f"{name}-namespace",
+            namespace=config.namespace,
+            kubernetes_version=version,
+            labels={"app.kubernetes.io/part-of": config.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+            opts=child,
+        )
+        ns = namespace.namespace_name
+
+        labels = {
+            svc: Labels(svc, config.namespace, spec.version, spec.component, config.part_of)
+            for svc, spec in config.services.items()
+        }
+        peers = {svc: Peer(svc, labels[svc].selector, spec.port) for svc, spec in config.services.items()}
+        endpoints: dict[str, dict[str, pulumi.Output[str]]] = {}
+
+        database = None
+        db = config.database
+        if db is not None:
+            assert secrets.database_password is not None  # load_stack_config guarantees it
+            db_labels = Labels(db.name, config.namespace, db.version, "database", config.part_of)
+            peers[db.name] = Peer(db.name, db_labels.selector, 5432)
+            database = PostgreSQL(
+                f"{name}-{db.name}",
+                db,
+                namespace=ns,
+                password=secrets.database_password,
+                labels=db_labels,
+                clients=[peers[svc] for svc, spec in config.services.items() if db.name in spec.egress_to],
+                kubernetes_version=version,
+                opts=child,
+            )
+            endpoints[db.name] = {
+                "dns": pulumi.Output.concat(database.service_name, ".", ns, ".svc.cluster.local"),
+                "image": pulumi.Output.from_input(db.image),
+            }
+
+        for svc, spec in config.services.items():
+            if spec.image.build is not None:
+                built = ServiceImage(
+                    f"{name}-{svc}-image",
+                    build_spec(
+                        svc,
+                        context=spec.image.build.context,
+                        containerfile=spec.image.build.containerfile,
+                        target=spec.image.build.target,
+                        registry=config.registry,
+                        version=spec.version,
+                        revision=revision,
+                        platform=config.platform,
+                        build_args=spec.image.build.args,
+                        source=config.source_url,
+                    ),
+                    registry_username=config.registry_username,
+                    registry_password=secrets.registry_password,
+                    opts=child,
+                )
+                image: pulumi.Input[str] = built.ref
+            else:
+                assert spec.image.ref is not None  # ImageSpec holds exactly one source
+                image = spec.image.ref
+            secret_env = {}
+            if database is not None and db is not None and db.name in spec.egress_to:
+                secret_env["DATABASE_URL"] = SecretEnv(database.url_secret_name, URL_KEY)
+            service = HardenedService(
+                f"{name}-{svc}",
+                spec,
+                namespace=ns,
+                image=image,
+                labels=labels[svc],
+                ingress_from=[peers[p] for p in spec.ingress_from],
+                egress_to=[peers[p] for p in spec.egress_to],
+                secret_env=secret_env,
+                production=config.production,
+                kubernetes_version=version,
+                opts=child,
+            )
+            endpoints[svc] = {"dns": service.dns_name, "image": service.image}
+
+        self.namespace_name = ns
+        self.endpoints = pulumi.Output.from_input(endpoints)  # type: ignore[arg-type]
+        self.register_outputs({"namespaceName": self.namespace_name, "endpoints": self.endpoints})

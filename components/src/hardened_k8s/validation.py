@@ -1,0 +1,173 @@
+"""Stack config from raw data to a checked :class:`~hardened_k8s.config.StackConfig`.
+
+Two passes, both before any resource exists: the pydantic models check each value, then
+:func:`semantic_problems` checks what only the whole stack can tell (references between
+services, production rules, files on disk). Every problem is reported with its key path
+and a fix, all at once, as one :class:`~hardened_k8s.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .config import ConfigError, StackConfig
+
+
+def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
+    """Validate ``raw`` (camelCase keys, as in the stack file) into a :class:`StackConfig`.
+
+    ``root`` is the project directory that build contexts are relative to. Raises
+    :class:`ConfigError` listing every problem found.
+    """
+    try:
+        config = StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+    problems = semantic_problems(config, root=root)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str]]:
+    """Problems that no single value shows: references, production rules, build contexts."""
+    problems: list[tuple[str, str]] = []
+    services = config.services
+    database = config.database.name if config.database else None
+    if database is not None and database in services:
+        problems.append(
+            ("database.name", f"{database!r} is also a service name; give the database its own")
+        )
+    targets = sorted([*services, *([database] if database else [])])
+    for name, svc in services.items():
+        base = f"services.{name}"
+        for peer in svc.ingress_from:
+            if peer not in services:
+                problems.append(
+                    (f"{base}.ingressFrom", f"{peer!r} is not a service of this stack ({_known(services)})")
+                )
+            elif name not in services[peer].egress_to:
+                problems.append(
+                    (
+                        f"services.{peer}.egressTo",
+                        f"does not list {name!r}, but services.{name}.ingressFrom admits "
+                        f"{peer!r}; add {name!r} to it or remove {peer!r} from ingressFrom",
+                    )
+                )
+        for peer in svc.egress_to:
+            if peer == name:
+                problems.append((f"{base}.egressTo", f"names the service itself ({name!r})"))
+            elif peer not in targets:
+                problems.append(
+                    (f"{base}.egressTo", f"{peer!r} is not a service or database of this stack ({_known(targets)})")
+                )
+            elif peer in services and name not in services[peer].ingress_from:
+                problems.append(
+                    (
+                        f"services.{peer}.ingressFrom",
+                        f"does not list {name!r}, but services.{name}.egressTo names {peer!r}; "
+                        f"add {name!r} to it or remove {peer!r} from egressTo",
+                    )
+                )
+        build = svc.image.build
+        if build is not None:
+            context = root / build.context
+            if not context.is_dir():
+                problems.append(
+                    (f"{base}.image.build.context", f"directory {build.context!r} does not exist; "
+                     "give a path relative to the project directory")
+                )
+            elif not (context / build.containerfile).is_file():
+                problems.append(
+                    (f"{base}.image.build.containerfile", f"{build.containerfile!r} not found in "
+                     f"{build.context!r}")
+                )
+        if config.production:
+            if not svc.image.pinned:
+                problems.append(
+                    (f"{base}.image.ref", f"{svc.image.ref!r} has no digest; production deploys "
+                     "only repo@sha256:<digest> (or build the image)")
+                )
+            if svc.min_replicas < 2:
+                problems.append(
+                    (base, f"runs {svc.min_replicas} replica in production; set replicas or "
+                     "autoscaling.minReplicas to at least 2")
+                )
+    if config.production and config.database and "@sha256:" not in config.database.image:
+        problems.append(
+            ("database.image", f"{config.database.image!r} has no digest; production deploys "
+             "only repo@sha256:<digest>")
+        )
+    return problems
+
+
+def _known(names: typing.Iterable[str]) -> str:
+    return "known: " + ", ".join(sorted(names))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    """One pydantic error as (key path, message with the fix)."""
+    # pydantic marks a bad dict key with a trailing "[key]"; the key itself is the path.
+    loc = tuple(part for part in err["loc"] if part != "[key]")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return _path(loc), (
+            f"unknown key; {hint}remove it or use one of: {', '.join(known)}"
+        )
+    if kind == "missing":
+        return _path(loc), "required key is missing; add it to the stack config"
+    if kind == "value_error":
+        return _path(loc), str(err["ctx"]["error"])
+    value = err.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+    return _path(loc), f"{err['msg']}{shown}"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """camelCase keys accepted by the model found at ``loc`` (empty if not a model)."""
+    current: Any = StackConfig
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for n, f in current.model_fields.items() if part in (n, f.alias)), None
+            )
+            if field is None:
+                return []
+            current = field.annotation
+        else:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if not args:
+                return []
+            current = args[-1]  # dict[str, X] and list[X] both end with X
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or n for n, f in current.model_fields.items())
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation

@@ -1,0 +1,212 @@
+"""HardenedService: one HTTP service as a hardened Deployment with everything around it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import autoscaling, network, pod
+from .config import DEFAULT_KUBERNETES_VERSION, ServiceSpec
+from .labels import Labels
+
+PORT_NAME = "http"
+"""Name of the container and Service port; probes and policies refer to it by name."""
+
+MIN_READY_SECONDS = 10
+"""A new pod must stay ready this long before the rollout counts it and moves on."""
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable read from a key of a Kubernetes Secret."""
+
+    secret_name: pulumi.Input[str]
+    key: str
+
+
+class HardenedService(pulumi.ComponentResource):
+    """ServiceAccount, Deployment, Service, NetworkPolicy, and HPA/PDB where they apply.
+
+    Secure by default: PSS ``restricted`` security contexts, read-only root filesystem with
+    in-memory ``emptyDir`` scratch paths, no API token, requests and limits, readiness,
+    liveness and startup probes, ``maxUnavailable: 0`` rolling updates with a preStop delay,
+    and a NetworkPolicy that admits only ``ingress_from`` and reaches only ``egress_to``.
+    With ``spec.autoscaling`` an HPA owns the replica count and the Deployment leaves
+    ``spec.replicas`` unset; a PodDisruptionBudget (``maxUnavailable: 1``) is added whenever
+    the service can run more than one pod. ``production`` adds topology spread.
+
+    Kubernetes objects are named ``labels.name`` (so the Service answers at
+    ``<labels.name>.<namespace>.svc``); Pulumi children are ``f"{name}-{role}"``.
+    ``image`` should be a ``repo@sha256:<digest>`` reference.
+    """
+
+    service_name: pulumi.Output[str]
+    """Name of the ClusterIP Service."""
+    dns_name: pulumi.Output[str]
+    """In-cluster DNS name, ``<labels.name>.<namespace>.svc.cluster.local``."""
+    image: pulumi.Output[str]
+    """Image reference the Deployment runs."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        *,
+        namespace: pulumi.Input[str],
+        image: pulumi.Input[str],
+        labels: Labels,
+        ingress_from: Sequence[network.Peer] = (),
+        egress_to: Sequence[network.Peer] = (),
+        secret_env: Mapping[str, SecretEnv] | None = None,
+        production: bool = False,
+        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("hardened-k8s:workload:HardenedService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        app = labels.name
+
+        def metadata() -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels.all)
+
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-serviceaccount",
+            metadata=metadata(),
+            automount_service_account_token=spec.opt_outs.service_account_token,
+            opts=child,
+        )
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata(),
+            spec=self._deployment_spec(
+                app,
+                spec,
+                image=image,
+                labels=labels,
+                account=account.metadata.name,
+                secret_env=secret_env or {},
+                production=production,
+                kubernetes_version=kubernetes_version,
+            ),
+            opts=child,
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=metadata(),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=labels.selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name=PORT_NAME,
+                        port=spec.port,
+                        target_port=PORT_NAME,
+                        protocol="TCP",
+                        app_protocol="http",
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-networkpolicy",
+            metadata=metadata(),
+            spec=network.allow_list(
+                labels.selector, port=spec.port, ingress_from=ingress_from, egress_to=egress_to
+            ),
+            opts=child,
+        )
+        if spec.autoscaling is not None:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=metadata(),
+                spec=autoscaling.hpa_spec(app, spec.autoscaling),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
+            )
+        max_replicas = spec.autoscaling.max_replicas if spec.autoscaling else spec.min_replicas
+        if max_replicas > 1:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb", metadata=metadata(), spec=autoscaling.pdb_spec(labels.selector), opts=child
+            )
+
+        self.service_name = service.metadata.name
+        self.dns_name = pulumi.Output.concat(
+            service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local"
+        )
+        self.image = pulumi.Output.from_input(image)
+        self.register_outputs(
+            {"serviceName": self.service_name, "dnsName": self.dns_name, "image": self.image}
+        )
+
+    @staticmethod
+    def _deployment_spec(
+        name: str,
+        spec: ServiceSpec,
+        *,
+        image: pulumi.Input[str],
+        labels: Labels,
+        account: pulumi.Input[str],
+        secret_env: Mapping[str, SecretEnv],
+        production: bool,
+        kubernetes_version: str,
+    ) -> k8s.apps.v1.DeploymentSpecArgs:
+        uid = spec.run_as_user
+        volumes, mounts = pod.scratch_volumes(pod.scratch_names(spec.writable_paths))
+        readiness, liveness, startup = pod.http_probes(spec.probes, PORT_NAME)
+        env = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(spec.env.items())]
+        env += [
+            k8s.core.v1.EnvVarArgs(
+                name=key,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret_name, key=ref.key)
+                ),
+            )
+            for key, ref in sorted(secret_env.items())
+        ]
+        container = k8s.core.v1.ContainerArgs(
+            name=name,
+            image=image,
+            image_pull_policy="IfNotPresent",
+            ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=spec.port, protocol="TCP")],
+            env=env,
+            resources=pod.resource_requirements(spec.resources),
+            readiness_probe=readiness,
+            liveness_probe=liveness,
+            startup_probe=startup,
+            lifecycle=pod.pre_stop(kubernetes_version),
+            security_context=pod.container_security_context(
+                uid, writable_root_filesystem=spec.opt_outs.writable_root_filesystem
+            ),
+            volume_mounts=mounts,
+        )
+        return k8s.apps.v1.DeploymentSpecArgs(
+            # An HPA owns the count; a replicas field here would fight it on every update.
+            replicas=None if spec.autoscaling else spec.min_replicas,
+            revision_history_limit=5,
+            min_ready_seconds=MIN_READY_SECONDS,
+            progress_deadline_seconds=600,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels.selector),
+            # maxUnavailable 0: capacity never drops during a rollout; a surge pod comes first.
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                type="RollingUpdate",
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+            ),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels.all),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=account,
+                    automount_service_account_token=spec.opt_outs.service_account_token,
+                    # Service links inject every Service of the namespace as env vars.
+                    enable_service_links=False,
+                    security_context=pod.pod_security_context(uid),
+                    termination_grace_period_seconds=pod.TERMINATION_GRACE_SECONDS,
+                    containers=[container],
+                    volumes=volumes,
+                    topology_spread_constraints=pod.topology_spread(labels.selector) if production else None,
+                ),
+            ),
+        )
