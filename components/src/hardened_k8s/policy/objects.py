@@ -1,0 +1,190 @@
+"""Read-only access to rendered Kubernetes objects, shared by every rule.
+
+Objects are plain mappings with the Kubernetes API's camelCase keys: the offline render's
+dicts, or the property bags Pulumi CrossGuard hands to a policy pack. The latter are
+``Mapping``/``Sequence`` proxies that raise on values unknown during preview, so nothing
+here assumes ``dict``/``list`` or copies a whole object: a rule touches only the fields it
+reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+K8sObject = Mapping[str, Any]
+"""One Kubernetes object as the API spells it (``apiVersion``, ``kind``, ``metadata``, ...)."""
+
+POD_BEARING_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"}
+)
+"""Kinds whose spec carries a pod template (or is a pod)."""
+
+LONG_RUNNING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+"""Pod-bearing kinds that serve traffic and are scaled, disrupted and rolled."""
+
+SCALABLE_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
+"""Kinds an HPA may target and a PodDisruptionBudget protects."""
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def as_map(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one (missing or mistyped fields)."""
+    return value if isinstance(value, Mapping) else _EMPTY
+
+
+def as_list(value: Any) -> Sequence[Any]:
+    """``value`` if it is a list-like (not a string), else an empty tuple."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return value
+    return ()
+
+
+def plain(value: Any) -> Any:
+    """A deep copy made of ``dict``/``list``, so that two fragments compare by value."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain(v) for v in value]
+    return value
+
+
+def kind_of(obj: K8sObject) -> str:
+    return str(obj.get("kind") or "")
+
+
+def name_of(obj: K8sObject) -> str:
+    return str(as_map(obj.get("metadata")).get("name") or "")
+
+
+def namespace_of(obj: K8sObject) -> str:
+    """The object's namespace; empty for cluster-scoped objects and unset namespaces."""
+    return str(as_map(obj.get("metadata")).get("namespace") or "")
+
+
+def labels_of(obj: K8sObject) -> Mapping[str, Any]:
+    return as_map(as_map(obj.get("metadata")).get("labels"))
+
+
+def ref(obj: K8sObject) -> str:
+    """``Kind/namespace/name`` (or ``Kind/name`` when cluster-scoped), for messages."""
+    ns = namespace_of(obj)
+    return f"{kind_of(obj)}/{ns}/{name_of(obj)}" if ns else f"{kind_of(obj)}/{name_of(obj)}"
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """Where the pod of a pod-bearing object lives, and its metadata and spec."""
+
+    path: str
+    """Dotted path of the template (``spec.template``); empty for a bare Pod."""
+    metadata: Mapping[str, Any]
+    spec: Mapping[str, Any]
+
+    @property
+    def spec_path(self) -> str:
+        return f"{self.path}.spec" if self.path else "spec"
+
+    @property
+    def metadata_path(self) -> str:
+        return f"{self.path}.metadata" if self.path else "metadata"
+
+    @property
+    def labels(self) -> Mapping[str, Any]:
+        return as_map(self.metadata.get("labels"))
+
+    @property
+    def security_context(self) -> Mapping[str, Any]:
+        return as_map(self.spec.get("securityContext"))
+
+
+def pod_template(obj: K8sObject) -> PodTemplate | None:
+    """The pod of a pod-bearing object, or ``None`` for any other kind."""
+    kind = kind_of(obj)
+    if kind not in POD_BEARING_KINDS:
+        return None
+    spec = as_map(obj.get("spec"))
+    if kind == "Pod":
+        return PodTemplate("", as_map(obj.get("metadata")), spec)
+    if kind == "CronJob":
+        template = as_map(as_map(as_map(spec.get("jobTemplate")).get("spec")).get("template"))
+        path = "spec.jobTemplate.spec.template"
+    else:
+        template = as_map(spec.get("template"))
+        path = "spec.template"
+    return PodTemplate(path, as_map(template.get("metadata")), as_map(template.get("spec")))
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container of a pod and the path that names it in messages."""
+
+    path: str
+    """``spec.template.spec.containers[api]``: list field and container name."""
+    spec: Mapping[str, Any]
+    field: str
+    """``containers``, ``initContainers`` or ``ephemeralContainers``."""
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name") or "")
+
+    @property
+    def security_context(self) -> Mapping[str, Any]:
+        return as_map(self.spec.get("securityContext"))
+
+    @property
+    def sc_path(self) -> str:
+        return f"{self.path}.securityContext"
+
+
+CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def containers(pod: PodTemplate, *fields: str) -> Iterator[Container]:
+    """Containers of ``pod`` in the given list fields (default: all three)."""
+    for field in fields or CONTAINER_FIELDS:
+        for index, spec in enumerate(as_list(pod.spec.get(field))):
+            spec = as_map(spec)
+            label = spec.get("name") or index
+            yield Container(f"{pod.spec_path}.{field}[{label}]", spec, field)
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Whether a ``LabelSelector`` (``matchLabels``/``matchExpressions``) selects ``labels``.
+
+    An empty selector selects everything, as in NetworkPolicy ``podSelector: {}``.
+    """
+    for key, value in as_map(selector.get("matchLabels")).items():
+        if labels.get(key) != value:
+            return False
+    for expr in as_list(selector.get("matchExpressions")):
+        expr = as_map(expr)
+        expr_key = str(expr.get("key") or "")
+        op = expr.get("operator")
+        values = set(as_list(expr.get("values")))
+        present = expr_key in labels
+        if op == "In" and not (present and labels.get(expr_key) in values):
+            return False
+        if op == "NotIn" and present and labels.get(expr_key) in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def selector_is_empty(selector: Mapping[str, Any]) -> bool:
+    return not as_map(selector.get("matchLabels")) and not as_list(selector.get("matchExpressions"))
+
+
+def workload_selector(obj: K8sObject) -> Mapping[str, Any]:
+    """``spec.selector`` of a Deployment/StatefulSet/DaemonSet/ReplicaSet/Job (else empty)."""
+    return as_map(as_map(obj.get("spec")).get("selector"))
+
+
+def index_by(objs: Sequence[K8sObject], kind: str) -> list[K8sObject]:
+    return [o for o in objs if kind_of(o) == kind]

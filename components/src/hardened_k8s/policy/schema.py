@@ -1,0 +1,121 @@
+"""Validate rendered objects against the Kubernetes OpenAPI schemas, strictly.
+
+Uses the schemas shipped with ``kubernetes-validate`` in their ``-strict`` flavour, so an
+unknown or misspelt field is an error, as it would be for ``kubectl apply
+--validate=strict``. Each error names the object and the field path.
+
+``kubernetes_validate.validate`` re-reads a 1 MB definitions file on every call and stops at
+the first error; here the schema of each (version, kind) is loaded once through the same
+package resources and every error of an object is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+from kubernetes_validate import utils as kv_utils
+from packaging.version import Version
+from referencing import Registry, Resource
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One schema violation of one object."""
+
+    kind: str
+    name: str
+    path: str
+    """Dotted field path (``spec.template.spec.containers[0].bogus``); empty for the root."""
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.kind}/{self.name}"
+        return f"{where}: {self.path or '(root)'}: {self.message}"
+
+
+def supported_versions() -> list[str]:
+    """Kubernetes minor versions (``"1.31"``) the installed kubernetes-validate has schemas for."""
+    return sorted({kv_utils.major_minor(v) for v in kv_utils.all_versions()}, key=Version)
+
+
+def _schema_version(kubernetes_version: str) -> str:
+    """Newest bundled schema version not newer than ``kubernetes_version`` (``1.31`` / ``v1.31.2``)."""
+    wanted = kubernetes_version.removeprefix("v")
+    if not re.match(r"^\d+\.\d+(\.\d+)?$", wanted):
+        raise ValueError(f"kubernetes version {kubernetes_version!r} is not like '1.31'")
+    minor = Version(kv_utils.major_minor(wanted))
+    available = [v for v in kv_utils.all_versions() if Version(kv_utils.major_minor(v)) <= minor]
+    supported = supported_versions()
+    if not available or minor > Version(supported[-1]):
+        raise ValueError(
+            f"kubernetes version {kubernetes_version!r} is not supported by kubernetes-validate "
+            f"{kubernetes_validate.__version__}; supported: {supported[0]} to {supported[-1]}"
+        )
+    return str(available[-1])
+
+
+@lru_cache(maxsize=8)
+def _registry(schema_dir: str) -> Registry[Any]:
+    definitions = kv_utils.schema_contents(
+        f"kubernetes-json-schema/{schema_dir}/_definitions.json", schema_dir
+    )
+    return Resource.from_contents(definitions) @ Registry()
+
+
+@lru_cache(maxsize=128)
+def _validator(schema_dir: str, kind: str, api_version: str) -> jsonschema.Draft202012Validator | None:
+    # Same file naming as kubernetes_validate.validate: rbac.authorization.k8s.io/v1 -> rbac-v1.
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv_utils.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{group_version}.json", schema_dir
+        )
+    except FileNotFoundError:
+        return None
+    registry = Resource.from_contents(schema) @ _registry(schema_dir)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_objects(objs: Iterable[Mapping[str, Any]], kubernetes_version: str) -> list[SchemaError]:
+    """Every strict-schema error of ``objs`` for ``kubernetes_version`` (``"1.31"``).
+
+    An object whose kind/apiVersion has no schema in that version (a removed API such as
+    ``autoscaling/v2beta2``, or a custom resource) is reported as an error too.
+    Raises ``ValueError`` for a version kubernetes-validate has no schemas for.
+    """
+    schema_dir = f"v{_schema_version(kubernetes_version)}-local-strict"
+    errors: list[SchemaError] = []
+    for obj in objs:
+        kind = str(obj.get("kind") or "")
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        api_version = str(obj.get("apiVersion") or "")
+        if not kind or not api_version:
+            errors.append(SchemaError(kind or "?", name, "", "apiVersion and kind are required"))
+            continue
+        validator = _validator(schema_dir, kind, api_version)
+        if validator is None:
+            errors.append(
+                SchemaError(
+                    kind,
+                    name,
+                    "apiVersion",
+                    f"no schema for {kind} {api_version} in Kubernetes {kubernetes_version}",
+                )
+            )
+            continue
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+            errors.append(SchemaError(kind, name, _path(error.absolute_path), error.message))
+    return errors
