@@ -709,9 +709,26 @@ RECOMMENDED_LABELS = tuple(
 )
 
 
+_SHARED_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+_WORKLOAD_OBJECT_KINDS = POD_BEARING_KINDS | {
+    "Service",
+    "ServiceAccount",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+}
+
+
 def _check_labels(obj: K8sObject) -> list[str]:
+    # Objects shared by a namespace (default deny, DNS egress) belong to no single app: they
+    # need only part-of and managed-by, unless they name an app.
+    labels = labels_of(obj)
+    wanted = (
+        RECOMMENDED_LABELS
+        if kind_of(obj) in _WORKLOAD_OBJECT_KINDS or "app.kubernetes.io/name" in labels
+        else _SHARED_LABELS
+    )
     problems = []
-    missing = [k for k in RECOMMENDED_LABELS if not labels_of(obj).get(k)]
+    missing = [k for k in wanted if not labels.get(k)]
     if missing:
         problems.append(f"metadata.labels: missing {', '.join(missing)}")
     pod = pod_template(obj)
@@ -1485,19 +1502,8 @@ RULES: tuple[Rule, ...] = (
         title="Recommended labels",
         message="The app.kubernetes.io labels let tools and people find what belongs together.",
         fix="Label objects and pod templates with app.kubernetes.io/{name,instance,version,"
-        "component,part-of,managed-by}.",
-        kinds=frozenset(
-            {
-                *POD_BEARING_KINDS,
-                "Service",
-                "ServiceAccount",
-                "HorizontalPodAutoscaler",
-                "PodDisruptionBudget",
-                "NetworkPolicy",
-                "ConfigMap",
-                "Secret",
-            }
-        ),
+        "component,part-of,managed-by}; namespace-wide objects at least part-of and managed-by.",
+        kinds=frozenset({*_WORKLOAD_OBJECT_KINDS, "NetworkPolicy", "ConfigMap", "Secret"}),
         check=_check_labels,
     ),
     StackRule(

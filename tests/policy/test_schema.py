@@ -1,0 +1,74 @@
+"""Strict Kubernetes schema validation through kubernetes-validate."""
+
+from __future__ import annotations
+
+import time
+
+import kubernetes_validate
+import pytest
+
+from hardened_k8s.policy.schema import supported_versions, validate_objects
+
+from .stack import find, hardened_stack
+
+
+def test_hardened_stack_is_schema_valid() -> None:
+    assert validate_objects(hardened_stack(), "1.31") == []
+
+
+def test_unknown_field_is_named() -> None:
+    objs = hardened_stack()
+    find(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {}
+    errors = validate_objects(objs, "1.31")
+    assert [(e.kind, e.name, e.path) for e in errors] == [
+        ("Deployment", "store-api", "spec.template.spec.containers[0]")
+    ]
+    assert "'securityContex' was unexpected" in errors[0].message
+    assert str(errors[0]).startswith("Deployment/store-api: spec.template.spec.containers[0]: ")
+
+
+def test_wrong_type_is_named() -> None:
+    objs = hardened_stack()
+    find(objs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] = "2"
+    errors = validate_objects(objs, "1.31")
+    assert [(e.kind, e.path) for e in errors] == [("HorizontalPodAutoscaler", "spec.minReplicas")]
+    assert "is not of type 'integer'" in errors[0].message
+
+
+def test_agrees_with_kubernetes_validate() -> None:
+    objs = hardened_stack()
+    find(objs, "Service")["spec"]["bogus"] = 1
+    for obj in objs:
+        ours = validate_objects([obj], "1.31")
+        try:
+            kubernetes_validate.validate(obj, "1.31", strict=True)
+            theirs = True
+        except kubernetes_validate.ValidationError:
+            theirs = False
+        assert (ours == []) == theirs, obj["kind"]
+
+
+def test_removed_api_version_is_an_error() -> None:
+    hpa = find(hardened_stack(), "HorizontalPodAutoscaler")
+    hpa["apiVersion"] = "autoscaling/v2beta2"
+    errors = validate_objects([hpa], "1.31")
+    assert [e.path for e in errors] == ["apiVersion"]
+
+
+@pytest.mark.parametrize("version", ["1.31", "v1.31", "1.31.4"])
+def test_version_spellings(version: str) -> None:
+    assert validate_objects(hardened_stack(), version) == []
+
+
+def test_unsupported_version_names_range() -> None:
+    with pytest.raises(ValueError, match=r"supported: 1\.\d+ to 1\.\d+"):
+        validate_objects([], "1.99")
+    assert "1.31" in supported_versions()
+
+
+def test_fast_on_a_stack() -> None:
+    validate_objects(hardened_stack(), "1.31")  # load schemas once
+    objs = hardened_stack() + hardened_stack()
+    start = time.perf_counter()
+    validate_objects(objs, "1.31")
+    assert time.perf_counter() - start < 0.5
