@@ -9,7 +9,9 @@ import pulumi_kubernetes as k8s
 from .config import Autoscaling
 
 
-def hpa_spec(deployment_name: str, scaling: Autoscaling) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
+def hpa_spec(
+    deployment_name: str, scaling: Autoscaling
+) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
     """autoscaling/v2 on CPU and memory utilisation with a ``behavior`` block.
 
     Scale-up is quick (double, or +2 pods, per 30 s) so spikes are absorbed; scale-down

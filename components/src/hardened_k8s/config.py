@@ -9,7 +9,6 @@ into these models, with secrets kept as Pulumi secrets, is ``hardened_k8s.stack_
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Annotated, Self
 
 from pydantic import (
@@ -176,9 +175,7 @@ class ImageBuild(_Model):
     """Build the image from source (a multi-stage Containerfile)."""
 
     context: str = Field(description="Build context directory, relative to the project.")
-    containerfile: str = Field(
-        default="Containerfile", description="Containerfile path inside the context."
-    )
+    containerfile: str = Field(default="Containerfile", description="Containerfile path inside the context.")
     target: str = Field(default="runtime", description="Stage to build. Default runtime.")
     args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
 
@@ -189,20 +186,15 @@ class ImageSpec(_Model):
     build: ImageBuild | None = Field(default=None, description="Build from source and push.")
     ref: str | None = Field(
         default=None,
-        description="Pre-built image, pinned as repo@sha256:<digest> (a bare tag only outside "
-        "production).",
+        description="Pre-built image, pinned as repo@sha256:<digest> (a bare tag only outside production).",
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.build is None) == (self.ref is None):
             raise ValueError("set exactly one of build (context, containerfile, target) or ref")
-        if self.ref is not None and not (
-            _DIGEST_REF_RE.match(self.ref) or _TAG_REF_RE.match(self.ref)
-        ):
-            raise ValueError(
-                f"ref {self.ref!r} is not an image reference; use repo@sha256:<64 hex digits>"
-            )
+        if self.ref is not None and not (_DIGEST_REF_RE.match(self.ref) or _TAG_REF_RE.match(self.ref)):
+            raise ValueError(f"ref {self.ref!r} is not an image reference; use repo@sha256:<64 hex digits>")
         return self
 
     @property
@@ -228,9 +220,7 @@ class ServiceSpec(_Model):
 
     image: ImageSpec = Field(description="Build or pre-built reference.")
     port: int = Field(ge=1, le=65535, description="Container port, named 'http'.")
-    component: str = Field(
-        default="server", description="app.kubernetes.io/component label. Default server."
-    )
+    component: str = Field(default="server", description="app.kubernetes.io/component label. Default server.")
     version: str = Field(
         default="0.1.0", description="Service version (image tag, version label). Default 0.1.0."
     )
@@ -238,12 +228,8 @@ class ServiceSpec(_Model):
         default_factory=dict, description="Plain environment; never put secrets here."
     )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
-    replicas: int | None = Field(
-        default=None, ge=1, description="Fixed replica count; excludes autoscaling."
-    )
-    autoscaling: Autoscaling | None = Field(
-        default=None, description="HPA bounds; excludes replicas."
-    )
+    replicas: int | None = Field(default=None, ge=1, description="Fixed replica count; excludes autoscaling.")
+    autoscaling: Autoscaling | None = Field(default=None, description="HPA bounds; excludes replicas.")
     probes: Probes = Field(default_factory=Probes, description="Health endpoints.")
     ingress_from: list[DnsLabel] = Field(
         default_factory=list, description="Services allowed to call this one. Default none."
@@ -282,9 +268,7 @@ class ServiceSpec(_Model):
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> Self:
         if self.replicas is not None and self.autoscaling is not None:
-            raise ValueError(
-                "set either replicas or autoscaling, not both: an HPA owns the replica count"
-            )
+            raise ValueError("set either replicas or autoscaling, not both: an HPA owns the replica count")
         return self
 
     @property
@@ -298,9 +282,7 @@ class ServiceSpec(_Model):
 class DatabaseSpec(_Model):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
-    name: DnsLabel = Field(
-        default="postgresql", description="Service name the clients connect to."
-    )
+    name: DnsLabel = Field(default="postgresql", description="Service name the clients connect to.")
     image: str = Field(description="Pre-built image, repo@sha256:<digest> in production.")
     database: str = Field(default="app", description="Database created at first start.")
     user: str = Field(default="app", description="Owner role of the database.")
@@ -338,16 +320,12 @@ class StackConfig(_Model):
         pattern=r"^1\.[0-9]{2}$",
         description="Target minor version, e.g. 1.31. Default 1.31.",
     )
-    kube_context: str | None = Field(
-        default=None, description="kubeconfig context of the explicit provider."
-    )
+    kube_context: str | None = Field(default=None, description="kubeconfig context of the explicit provider.")
     production: bool = Field(
         default=False,
         description="Production rules: digest-pinned refs, >=2 replicas, topology spread.",
     )
-    part_of: DnsLabel = Field(
-        default="app", description="app.kubernetes.io/part-of label of every object."
-    )
+    part_of: DnsLabel = Field(default="app", description="app.kubernetes.io/part-of label of every object.")
     platform: str = Field(default="linux/amd64", description="Image build platform.")
     registry_username: str | None = Field(
         default=None,

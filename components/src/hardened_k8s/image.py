@@ -45,7 +45,7 @@ class ServiceImage(pulumi.ComponentResource):
         registry = None
         auth = None
         if registry_password is not None:
-            secret = pulumi.Output.secret(registry_password)
+            secret: pulumi.Output[str] = pulumi.Output[str].secret(registry_password)
             server = registry_server(spec.repository)
             registry = docker.RegistryArgs(server=server, username=registry_username, password=secret)
             auth = docker.RegistryImageAuthConfigArgs(

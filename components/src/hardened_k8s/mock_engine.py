@@ -27,7 +27,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 SECRET_PLACEHOLDER = "<secret>"
 """What a secret value looks like in anything the offline engine produces."""
@@ -91,9 +91,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = mocks
         self.registrations: list[Registration] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             last = self.recording.last
             assert last is not None and last.name == request.name
@@ -112,6 +113,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
+        self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
 
 @dataclass
 class ProgramRun:
@@ -121,6 +127,8 @@ class ProgramRun:
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What each component passed to ``register_outputs``, by URN."""
 
     def kubernetes_objects(self) -> list[Registration]:
         """The Kubernetes API objects, in registration order."""
@@ -167,37 +175,50 @@ def run_program(
     *,
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
-    program: Callable[[], None] | None = None,
+    monitor: RecordingMonitor | None = None,
 ) -> ProgramRun:
-    """Run ``project_dir/__main__.py`` (or ``program``) for ``stack`` on the mock engine.
+    """Run ``project_dir/__main__.py`` for ``stack`` on the mock engine.
 
     ``config``/``secret_keys`` replace the stack file's config when given (tests use them
     to feed bad or secret values). Exceptions of the program, such as a config error,
-    propagate unchanged after the runtime is shut down.
+    propagate unchanged after the runtime is shut down; pass your own ``monitor`` to see
+    what had been registered by then.
     """
     project, stack_file = load_stack_file(project_dir, stack)
     if config is None:
         config, secret_keys = stack_config(project, stack_file)
-    mocks = RecordingMocks()
-    monitor = RecordingMonitor(mocks)
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    with _inside(project_dir):
+        return run_mocked(
+            program, project=project, stack=stack, config=config, secret_keys=secret_keys, monitor=monitor
+        )
+
+
+def run_mocked(
+    program: Callable[[], object],
+    *,
+    project: str = "project",
+    stack: str = "stack",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    monitor: RecordingMonitor | None = None,
+) -> ProgramRun:
+    """Run ``program`` (any code that declares resources) on the mock engine, as a preview."""
+    monitor = monitor or RecordingMonitor(RecordingMocks())
+    mocks = monitor.recording
     # A fresh root stack per run: the SDK keeps one per process otherwise.
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
-    set_all_config(dict(config), secret_keys or [])
-    outputs: dict[str, Any] = {}
-
-    def body() -> None:
-        if program is not None:
-            program()
-        else:
-            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
-
-    with _inside(project_dir):
-        _sync_await(run_pulumi_func(body))
-        root = settings.get_root_resource()
-        for name, value in sorted(getattr(root, "outputs", {}).items()):
-            outputs[name] = _sync_await(_resolve(value))
-    return ProgramRun(project, stack, monitor.registrations, outputs)
+    set_all_config(dict(config or {}), secret_keys or [])
+    _sync_await(run_pulumi_func(lambda: None if program() is None else None))
+    root = settings.get_root_resource()
+    outputs = {
+        name: _sync_await(_resolve(value)) for name, value in sorted(getattr(root, "outputs", {}).items())
+    }
+    return ProgramRun(project, stack, monitor.registrations, outputs, monitor.component_outputs)
 
 
 async def _resolve(value: Any) -> Any:

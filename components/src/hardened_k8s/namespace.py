@@ -60,9 +60,7 @@ class SecureNamespace(pulumi.ComponentResource):
         for role, spec in (("default-deny", network.default_deny()), ("allow-dns", network.dns_egress())):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=role, namespace=self.namespace_name, labels=common
-                ),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=role, namespace=self.namespace_name, labels=common),
                 spec=spec,
                 opts=child,
             )

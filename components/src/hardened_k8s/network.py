@@ -37,9 +37,7 @@ def dns_egress() -> k8s.networking.v1.NetworkPolicySpecArgs:
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                 to=[
                     k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                            match_labels=KUBE_SYSTEM_SELECTOR
-                        ),
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KUBE_SYSTEM_SELECTOR),
                         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KUBE_DNS_SELECTOR),
                     )
                 ],

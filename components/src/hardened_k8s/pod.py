@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pulumi_kubernetes as k8s
 
-from .config import Probes, Resources
+from .config import Probes, ResourceAmounts, Resources
 
 SCRATCH_SIZE_LIMIT = "64Mi"
 """Size limit of each in-memory writable mount; it counts against the memory limit."""
@@ -86,11 +86,11 @@ def scratch_names(paths: Sequence[str]) -> dict[str, str]:
 def resource_requirements(resources: Resources) -> k8s.core.v1.ResourceRequirementsArgs:
     """Requests and limits of CPU, memory and ephemeral storage."""
 
-    def amounts(side: object) -> dict[str, str]:
+    def amounts(side: ResourceAmounts) -> dict[str, str]:
         return {
-            "cpu": str(getattr(side, "cpu")),
-            "memory": str(getattr(side, "memory")),
-            "ephemeral-storage": str(getattr(side, "ephemeral_storage")),
+            "cpu": str(side.cpu),
+            "memory": str(side.memory),
+            "ephemeral-storage": str(side.ephemeral_storage),
         }
 
     return k8s.core.v1.ResourceRequirementsArgs(

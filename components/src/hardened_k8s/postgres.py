@@ -59,7 +59,7 @@ class PostgreSQL(pulumi.ComponentResource):
         def metadata(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels.all)
 
-        password = pulumi.Output.secret(password)
+        password = pulumi.Output[str].secret(password)
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata=metadata(f"{spec.name}-credentials"),
@@ -67,7 +67,7 @@ class PostgreSQL(pulumi.ComponentResource):
             string_data={"username": spec.user, "password": password, "database": spec.database},
             opts=keep,
         )
-        url = pulumi.Output.secret(
+        url: pulumi.Output[str] = pulumi.Output[str].secret(
             pulumi.Output.concat(
                 "postgresql://",
                 quote(spec.user, safe=""),
@@ -77,7 +77,11 @@ class PostgreSQL(pulumi.ComponentResource):
             )
         )
         url_secret = k8s.core.v1.Secret(
-            f"{name}-url", metadata=metadata(f"{spec.name}-url"), type="Opaque", string_data={URL_KEY: url}, opts=child
+            f"{name}-url",
+            metadata=metadata(f"{spec.name}-url"),
+            type="Opaque",
+            string_data={URL_KEY: url},
+            opts=child,
         )
         k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -85,7 +89,9 @@ class PostgreSQL(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        ports = [k8s.core.v1.ServicePortArgs(name=PORT_NAME, port=PORT, target_port=PORT_NAME, protocol="TCP")]
+        ports = [
+            k8s.core.v1.ServicePortArgs(name=PORT_NAME, port=PORT, target_port=PORT_NAME, protocol="TCP")
+        ]
         headless = k8s.core.v1.Service(
             f"{name}-headless",
             metadata=metadata(f"{spec.name}-headless"),
@@ -154,7 +160,9 @@ def _statefulset_spec(
         resources=pod.resource_requirements(spec.resources),
         # Readiness asks the server to accept a session on the database; liveness only
         # checks the port, so a server busy with a long checkpoint is not restarted.
-        readiness_probe=k8s.core.v1.ProbeArgs(exec_=ready, period_seconds=10, timeout_seconds=5, failure_threshold=3),
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            exec_=ready, period_seconds=10, timeout_seconds=5, failure_threshold=3
+        ),
         liveness_probe=k8s.core.v1.ProbeArgs(
             tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=PORT_NAME),
             period_seconds=20,
@@ -194,7 +202,9 @@ def _statefulset_spec(
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=spec.storage_class_name,
-                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": str(spec.storage)}),
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                        requests={"storage": str(spec.storage)}
+                    ),
                 ),
             )
         ],

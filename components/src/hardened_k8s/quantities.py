@@ -1,8 +1,8 @@
 """Kubernetes resource quantities (``500m``, ``256Mi``, ``1.5``, ``1e3``) as exact decimals.
 
-The grammar is apimachinery's ``resource.Quantity``. The Kubernetes Python client has a
-parser too, but importing it loads the whole generated client (seconds), which the config
-models must not pay; this is the same grammar in a dozen lines, tested against it by value.
+The grammar is apimachinery's ``resource.Quantity`` (without signs: no amount here may be
+negative). The Kubernetes Python client has a parser too, but importing it loads the whole
+generated client, which the config models must not pay for a dozen lines of grammar.
 """
 
 from __future__ import annotations

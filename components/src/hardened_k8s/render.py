@@ -63,7 +63,8 @@ def to_yaml(obj: RenderedObject, *, project: str, stack: str) -> str:
         f"# {project}/{stack}: rendered offline on Pulumi's mock engine ({obj.registration.type}).\n"
         f"# Image digests {PLACEHOLDER_DIGEST[:15]}... are placeholders; secrets read {SECRET_PLACEHOLDER}.\n"
     )
-    return header + yaml.safe_dump(obj.manifest, sort_keys=False, default_flow_style=False)
+    body: str = yaml.safe_dump(obj.manifest, sort_keys=False, default_flow_style=False)
+    return header + body
 
 
 def write(objects: Sequence[RenderedObject], out_dir: Path, *, project: str, stack: str) -> list[Path]:
@@ -165,8 +166,11 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def render_stack(project_dir: Path, stack: str, out_root: Path, *, stdout: TextIO = sys.stdout) -> ProgramRun:
+def render_stack(
+    project_dir: Path, stack: str, out_root: Path, *, stdout: TextIO | None = None
+) -> ProgramRun:
     """Run, write ``out_root/<stack>/`` and print the summary. Raises on any failure."""
+    stdout = stdout or sys.stdout
     run = run_program(project_dir, stack)
     objects = manifests(run)
     stdout.write(summary(run))
@@ -188,7 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             render_stack(project_dir, stack, out_root)
         except ConfigError as exc:
-            print(f"error: stack {stack!r} has invalid configuration; nothing was written:\n{exc}", file=sys.stderr)
+            print(
+                f"error: stack {stack!r} has invalid configuration; nothing was written:\n{exc}",
+                file=sys.stderr,
+            )
             status = max(status, 2)
         print()
     return status

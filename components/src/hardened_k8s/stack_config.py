@@ -56,8 +56,11 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
         if key in SECRET_KEYS:
             if not runtime_config.is_config_secret(full_key):
                 problems.append(
-                    (key, f"is set in plain text; remove it from the stack file and run "
-                     f"`pulumi config set --secret {key} <value>`")
+                    (
+                        key,
+                        f"is set in plain text; remove it from the stack file and run "
+                        f"`pulumi config set --secret {key} <value>`",
+                    )
                 )
             continue
         if runtime_config.is_config_secret(full_key):
@@ -77,8 +80,10 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
     )
     if stack.database is not None and secrets.database_password is None:
         problems.append(
-            ("databasePassword", "required secret is missing; run "
-             "`pulumi config set --secret databasePassword <value>`")
+            (
+                "databasePassword",
+                "required secret is missing; run `pulumi config set --secret databasePassword <value>`",
+            )
         )
     if problems:
         raise StackConfigError(problems)

@@ -42,9 +42,7 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
     services = config.services
     database = config.database.name if config.database else None
     if database is not None and database in services:
-        problems.append(
-            ("database.name", f"{database!r} is also a service name; give the database its own")
-        )
+        problems.append(("database.name", f"{database!r} is also a service name; give the database its own"))
     targets = sorted([*services, *([database] if database else [])])
     for name, svc in services.items():
         base = f"services.{name}"
@@ -66,7 +64,10 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                 problems.append((f"{base}.egressTo", f"names the service itself ({name!r})"))
             elif peer not in targets:
                 problems.append(
-                    (f"{base}.egressTo", f"{peer!r} is not a service or database of this stack ({_known(targets)})")
+                    (
+                        f"{base}.egressTo",
+                        f"{peer!r} is not a service or database of this stack ({_known(targets)})",
+                    )
                 )
             elif peer in services and name not in services[peer].ingress_from:
                 problems.append(
@@ -81,29 +82,42 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
             context = root / build.context
             if not context.is_dir():
                 problems.append(
-                    (f"{base}.image.build.context", f"directory {build.context!r} does not exist; "
-                     "give a path relative to the project directory")
+                    (
+                        f"{base}.image.build.context",
+                        f"directory {build.context!r} does not exist; "
+                        "give a path relative to the project directory",
+                    )
                 )
             elif not (context / build.containerfile).is_file():
                 problems.append(
-                    (f"{base}.image.build.containerfile", f"{build.containerfile!r} not found in "
-                     f"{build.context!r}")
+                    (
+                        f"{base}.image.build.containerfile",
+                        f"{build.containerfile!r} not found in {build.context!r}",
+                    )
                 )
         if config.production:
             if not svc.image.pinned:
                 problems.append(
-                    (f"{base}.image.ref", f"{svc.image.ref!r} has no digest; production deploys "
-                     "only repo@sha256:<digest> (or build the image)")
+                    (
+                        f"{base}.image.ref",
+                        f"{svc.image.ref!r} has no digest; production deploys "
+                        "only repo@sha256:<digest> (or build the image)",
+                    )
                 )
             if svc.min_replicas < 2:
                 problems.append(
-                    (base, f"runs {svc.min_replicas} replica in production; set replicas or "
-                     "autoscaling.minReplicas to at least 2")
+                    (
+                        base,
+                        f"runs {svc.min_replicas} replica in production; set replicas or "
+                        "autoscaling.minReplicas to at least 2",
+                    )
                 )
     if config.production and config.database and "@sha256:" not in config.database.image:
         problems.append(
-            ("database.image", f"{config.database.image!r} has no digest; production deploys "
-             "only repo@sha256:<digest>")
+            (
+                "database.image",
+                f"{config.database.image!r} has no digest; production deploys only repo@sha256:<digest>",
+            )
         )
     return problems
 
@@ -129,9 +143,7 @@ def _describe(err: Any) -> tuple[str, str]:
         known = _known_keys(loc[:-1])
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return _path(loc), (
-            f"unknown key; {hint}remove it or use one of: {', '.join(known)}"
-        )
+        return _path(loc), (f"unknown key; {hint}remove it or use one of: {', '.join(known)}")
     if kind == "missing":
         return _path(loc), "required key is missing; add it to the stack config"
     if kind == "value_error":
@@ -147,9 +159,7 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = next(
-                (f for n, f in current.model_fields.items() if part in (n, f.alias)), None
-            )
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
                 return []
             current = field.annotation
