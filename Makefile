@@ -1,0 +1,41 @@
+# Everything runs from the project virtualenv (./venv, the one Pulumi.yaml names).
+# `make render` and `make test` set it up themselves on a fresh machine.
+
+PYTHON ?= python3
+VENV   ?= venv
+BIN    := $(VENV)/bin
+STACKS ?= dev prod
+STACK  ?=
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt components/pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: venv render test unit lint image-deps image-test bench clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+## render: run the program offline for STACK (default: every stack) into build/<stack>/
+render: venv
+	$(BIN)/python -m hardened_k8s.render $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s))
+
+## test: every test tier; the image tier starts its own engine and registry, or skips
+## locally (never under CI=true) when docker.io/docker-registry/debootstrap are missing
+test: venv
+	$(BIN)/python -m pytest
+
+## unit: the mock-engine, policy and Containerfile tiers only (seconds)
+unit: venv
+	$(BIN)/python -m pytest -m "not image"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
