@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from hardened_k8s.policy import RULES, RULES_BY_ID, evaluate, format_report, run
 
 from .stack import Obj, find, hardened_stack
 
-Mutation = Callable[[list[Obj]], None]
+Mutation = Callable[[list[Obj]], object]
 
 
 def _api(objs: list[Obj]) -> Obj:
@@ -437,3 +438,10 @@ def test_production_rules_only_run_for_production() -> None:
     assert {v.rule_id for v in dev.violations} == set()
     assert {v.rule_id for v in prod.violations} == {"HARD-032", "HARD-033"}
     assert prod.failed
+
+
+def test_numbers_as_floats_are_integers() -> None:
+    """Pulumi passes numbers to policy packs as protobuf doubles (10001.0)."""
+    objs = json.loads(json.dumps(hardened_stack()), parse_int=float)
+    report = evaluate(objs, production=True)
+    assert report.violations == (), format_report(report)

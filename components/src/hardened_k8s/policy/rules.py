@@ -129,8 +129,24 @@ def _both_levels(pod: PodTemplate) -> list[tuple[str, Mapping[str, Any]]]:
     return levels
 
 
+def as_int(value: Any) -> int | None:
+    """An integer field's value; ``None`` when unset or not an integer.
+
+    Pulumi hands policy packs numbers through protobuf ``Struct``, as floats (``10001.0``),
+    so an integral float counts as the integer it spells.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    number = as_int(value)
+    return number is not None and number > 0
 
 
 def _workloads(objs: Sequence[K8sObject]) -> list[tuple[K8sObject, PodTemplate]]:
@@ -160,13 +176,11 @@ def _replica_range(objs: Sequence[K8sObject], workload: K8sObject) -> tuple[int,
     """``(fewest, most)`` replicas the workload runs: from its HPA, else ``spec.replicas``."""
     for hpa in _hpa_targets(objs, workload):
         spec = as_map(hpa.get("spec"))
-        low = spec.get("minReplicas", 1)
-        high = spec.get("maxReplicas", low)
-        low = low if isinstance(low, int) else 1
-        high = high if isinstance(high, int) else low
+        low = as_int(spec.get("minReplicas", 1)) or 1
+        high = as_int(spec.get("maxReplicas")) or low
         return low, high
-    replicas = as_map(workload.get("spec")).get("replicas", 1)
-    replicas = replicas if isinstance(replicas, int) else 1
+    replicas = as_int(as_map(workload.get("spec")).get("replicas", 1))
+    replicas = 1 if replicas is None else replicas
     return replicas, replicas
 
 
@@ -213,10 +227,8 @@ def _namespace_anchor(objs: Sequence[K8sObject], namespace: str, fallback: K8sOb
 
 def _scaled_amount(value: Any, total: int) -> int | None:
     """An int-or-percent PDB field as a number of pods (percent of ``total``, rounded up)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
+    if as_int(value) is not None:
+        return as_int(value)
     if isinstance(value, str) and value.endswith("%"):
         try:
             return math.ceil(total * int(value[:-1]) / 100)

@@ -1,0 +1,241 @@
+"""The CrossGuard pack runs the same rules through pulumi-policy's own types and protocol."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+from hardened_k8s.policy import RULES, RULES_BY_ID, Exemption
+
+from .stack import Obj, find, hardened_stack
+
+PACK = Path(__file__).resolve().parents[2] / "policy"
+
+
+def _load(name: str) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, PACK / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def crossguard() -> ModuleType:
+    return _load("crossguard")
+
+
+@pytest.fixture(scope="module")
+def policies(crossguard: ModuleType) -> dict[str, Any]:
+    return {p.name: p for p in crossguard.build_policies()}
+
+
+def _type_token(obj: Obj) -> str:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    return f"kubernetes:{group or 'core'}/{version}:{obj['kind']}"
+
+
+def _urn(obj: Obj) -> str:
+    return f"urn:pulumi:dev::store-inventory::{_type_token(obj)}::{obj['metadata']['name']}"
+
+
+def _opts() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def _props(obj: Obj, *, strip_type: bool = True) -> Any:
+    props = {k: v for k, v in obj.items() if not (strip_type and k in ("apiVersion", "kind"))}
+    return unknown_checking_proxy(json.loads(json.dumps(props)))
+
+
+def _validate_resource(
+    policy: ResourceValidationPolicy, obj: Obj, config: dict[str, Any] | None = None
+) -> list[str]:
+    found: list[str] = []
+    args = ResourceValidationArgs(
+        _type_token(obj), _props(obj), _urn(obj), obj["metadata"]["name"], _opts(), None, config
+    )
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    policy.validate(args, report)
+    return found
+
+
+def _validate_stack(
+    policy: StackValidationPolicy, objs: list[Obj], config: dict[str, Any] | None = None
+) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    resources = [
+        PolicyResource(_type_token(o), _props(o), _urn(o), o["metadata"]["name"], _opts(), None, None, [], {})
+        for o in objs
+    ]
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append((message, urn))
+
+    policy.validate(StackValidationArgs(resources, config), report)
+    return found
+
+
+def test_one_policy_per_rule_with_severity_as_enforcement(policies: dict[str, Any]) -> None:
+    assert list(policies) == [r.id for r in RULES]
+    for rule in RULES:
+        policy = policies[rule.id]
+        expected = EnforcementLevel.MANDATORY if rule.severity == "mandatory" else EnforcementLevel.ADVISORY
+        assert policy.enforcement_level == expected, rule.id
+        assert isinstance(
+            policy, ResourceValidationPolicy if hasattr(rule, "kinds") else StackValidationPolicy
+        )
+
+
+def test_hardened_stack_passes_every_policy(policies: dict[str, Any]) -> None:
+    objs = hardened_stack()
+    production = {"production": True}
+    for rule in RULES:
+        policy = policies[rule.id]
+        config = production if rule.production_only else None
+        if isinstance(policy, ResourceValidationPolicy):
+            for obj in objs:
+                assert _validate_resource(policy, obj, config) == [], f"{rule.id} on {_urn(obj)}"
+        else:
+            assert _validate_stack(policy, objs, config) == [], rule.id
+
+
+def test_resource_policy_reports_field_path(policies: dict[str, Any]) -> None:
+    deployment = find(hardened_stack(), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    [message] = _validate_resource(policies["PSS-003"], deployment)
+    assert message.startswith("spec.template.spec.containers[api].securityContext.privileged: is true")
+    assert "Fix: " in message
+
+
+def test_resource_policy_honours_exemption_config(policies: dict[str, Any]) -> None:
+    deployment = find(hardened_stack(), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    config = {"exemptions": [{"resource": "Deployment/store-api", "reason": "Needs a device."}]}
+    assert _validate_resource(policies["PSS-003"], deployment, config) == []
+    with pytest.raises(ValueError, match="reason"):
+        _validate_resource(policies["PSS-003"], deployment, {"exemptions": [{"resource": "Deployment/x"}]})
+
+
+def test_stack_policy_reports_urn_of_named_object(policies: dict[str, Any]) -> None:
+    objs = hardened_stack()
+    objs.remove(find(objs, "NetworkPolicy", "default-deny"))
+    [(message, urn)] = _validate_stack(policies["HARD-019"], objs)
+    assert "no default-deny NetworkPolicy" in message
+    assert urn == _urn(find(objs, "Namespace"))
+
+
+def test_production_policies_need_production_config(policies: dict[str, Any]) -> None:
+    objs = hardened_stack()
+    find(objs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] = 1
+    assert _validate_stack(policies["HARD-032"], objs) == []
+    assert len(_validate_stack(policies["HARD-032"], objs, {"production": True})) == 1
+
+
+def test_unknown_values_raise_only_where_read(policies: dict[str, Any]) -> None:
+    deployment = find(hardened_stack(), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = UNKNOWN_STRING_VALUE
+    assert _validate_resource(policies["PSS-014"], deployment) == []
+    with pytest.raises(UnknownValueError):
+        _validate_resource(policies["HARD-011"], deployment)
+
+
+def test_pack_config_from_stack_file(crossguard: ModuleType, tmp_path: Path) -> None:
+    pack_config = _load("pack_config")
+    stack = tmp_path / "Pulumi.prod.yaml"
+    stack.write_text(
+        "config:\n"
+        "  shop:production: true\n"
+        "  shop:policyExemptions:\n"
+        "    - {rule: HARD-001, resource: StatefulSet/db, namespace: shop, reason: Socket dir.}\n"
+    )
+    config = pack_config.config_for_stack_file(stack, "shop")
+    assert config["HARD-001"] == {
+        "exemptions": [{"resource": "StatefulSet/db", "namespace": "shop", "reason": "Socket dir."}]
+    }
+    assert {k for k, v in config.items() if v.get("production")} == {r.id for r in RULES if r.production_only}
+    # The generated entries satisfy the policy's own config schema and the model.
+    schema = crossguard._config_schema(RULES_BY_ID["HARD-001"]).properties["exemptions"]
+    assert set(schema["items"]["required"]) <= set(config["HARD-001"]["exemptions"][0])
+    Exemption.model_validate({**config["HARD-001"]["exemptions"][0], "rule": "HARD-001"})
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[Any]:
+    """The pack started the way the Pulumi CLI starts it, reached over its gRPC protocol."""
+    import grpc  # type: ignore[import-untyped,unused-ignore]
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+            str(PACK),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().decode().strip()
+        if not port.isdigit():
+            proc.kill()
+            pytest.fail(f"policy pack did not start: {proc.communicate()[1].decode()[-2000:]}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_pack_serves_the_analyzer_protocol(analyzer: Any) -> None:
+    from google.protobuf import empty_pb2, json_format  # type: ignore[import-untyped,unused-ignore]
+    from pulumi.runtime.proto import analyzer_pb2
+
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
+    assert info.name == "hardened-k8s"
+    assert [p.name for p in info.policies] == [r.id for r in RULES]
+    mandatory = {p.name for p in info.policies if p.enforcementLevel == analyzer_pb2.MANDATORY}
+    assert mandatory == {r.id for r in RULES if r.severity == "mandatory"}
+
+    deployment = find(hardened_stack(), "Deployment")
+    deployment["spec"]["template"]["spec"]["hostNetwork"] = True
+    request = analyzer_pb2.AnalyzeRequest(
+        type=_type_token(deployment), urn=_urn(deployment), name="store-api"
+    )
+    json_format.ParseDict(deployment, request.properties)
+    response = analyzer.Analyze(request, timeout=10)
+    assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics] == [
+        ("PSS-002", analyzer_pb2.MANDATORY)
+    ]
+    assert "spec.template.spec.hostNetwork: is true" in response.diagnostics[0].message
