@@ -13,11 +13,13 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from .config import ConfigError, StackConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
@@ -34,6 +36,20 @@ def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def validate_model(model: type[M], raw: Any, *, path: str = "") -> M:
+    """Validate ``raw`` into ``model``, raising :class:`ConfigError` with key paths under ``path``.
+
+    For programs that take one library model (e.g. a ``ServiceSpec``) from their own config.
+    """
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, root=model) for err in exc.errors()]
+        if path:
+            problems = [(f"{path}.{p}" if p else path, m) for p, m in problems]
+        raise ConfigError(problems) from None
 
 
 def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str]]:
@@ -133,14 +149,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(err: Any) -> tuple[str, str]:
+def _describe(err: Any, root: type[BaseModel] = StackConfig) -> tuple[str, str]:
     """One pydantic error as (key path, message with the fix)."""
     # pydantic marks a bad dict key with a trailing "[key]"; the key itself is the path.
     loc = tuple(part for part in err["loc"] if part != "[key]")
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        known = _known_keys(loc[:-1])
+        known = _known_keys(loc[:-1], root)
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return _path(loc), (f"unknown key; {hint}remove it or use one of: {', '.join(known)}")
@@ -153,9 +169,9 @@ def _describe(err: Any) -> tuple[str, str]:
     return _path(loc), f"{err['msg']}{shown}"
 
 
-def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """camelCase keys accepted by the model found at ``loc`` (empty if not a model)."""
-    current: Any = StackConfig
+def _known_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
+    """camelCase keys accepted by the model found at ``loc`` under ``root`` (empty if none)."""
+    current: Any = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
