@@ -36,6 +36,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	# Each Pulumi program is its own __main__ module: checked one at a time.
+	$(BIN)/mypy policy
+	$(BIN)/mypy examples/minimal-service
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -111,9 +111,8 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         per = 1000 * r["inner"] / r["n"]
-        print(
-            f"| {r['n']} | {r['objects']} | {r['wall']:.2f} | {r['inner']:.2f} | {per:.0f} | {r['peak']:.0f} |"
-        )
+        cells = [f"{r['n']}", f"{r['objects']}", f"{r['wall']:.2f}", f"{r['inner']:.2f}", f"{per:.0f}"]
+        print("| " + " | ".join([*cells, f"{r['peak']:.0f}"]) + " |")
 
 
 if __name__ == "__main__":

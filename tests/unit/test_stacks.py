@@ -16,7 +16,8 @@ from ..conftest import Rendered, run_stack
 API, MCP, DB = "store-inventory", "mcp-store-inventory", "store-inventory-postgresql"
 DIGEST_RE = re.compile(r"^quay\.io/ecosystem-appeng/[a-z0-9-]+@sha256:[0-9a-f]{64}$")
 RESTRICTED_VOLUMES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+    "persistentVolumeClaim", "projected", "secret",
 }  # fmt: skip
 
 

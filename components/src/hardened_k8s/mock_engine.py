@@ -213,7 +213,11 @@ def run_mocked(
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
     set_all_config(dict(config or {}), secret_keys or [])
-    _sync_await(run_pulumi_func(lambda: None if program() is None else None))
+
+    def body() -> None:
+        program()
+
+    _sync_await(run_pulumi_func(body))
     root = settings.get_root_resource()
     outputs = {
         name: _sync_await(_resolve(value)) for name, value in sorted(getattr(root, "outputs", {}).items())
