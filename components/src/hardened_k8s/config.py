@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .policy.exemptions import Exemption
 from .quantities import parse_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
@@ -340,3 +341,7 @@ class StackConfig(_Model):
     )
     services: dict[DnsLabel, ServiceSpec] = Field(description="Services by name.")
     database: DatabaseSpec | None = Field(default=None, description="PostgreSQL, if any.")
+    policy_exemptions: list[Exemption] = Field(
+        default_factory=list,
+        description="Hardening rules waived for named objects, each with a reason. Default none.",
+    )

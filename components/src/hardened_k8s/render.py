@@ -1,10 +1,13 @@
-"""Offline render: a stack's Kubernetes objects as YAML files, and a preview-style summary.
+"""Offline render: a stack's Kubernetes objects as YAML files, checked, with a summary.
 
 ``python -m hardened_k8s.render --stack dev`` runs the project's real program on the mock
 engine (:mod:`hardened_k8s.mock_engine`), writes every Kubernetes object it would create
-to ``build/<stack>/<kind>-<name>.yaml`` and prints the component tree, the images the stack
-would build and its outputs. Exit status: 0 rendered; 2 the stack config is invalid
-(nothing written); 1 any other failure.
+to ``build/<stack>/<kind>-<name>.yaml``, prints the component tree, the images the stack
+would build and its outputs, then checks every object against the Kubernetes OpenAPI schema
+of the stack's ``kubernetesVersion`` (strict) and runs every hardening policy rule, with the
+stack's ``policyExemptions``. Exit status: 0 rendered and clean; 1 a schema error or a
+mandatory policy violation (files are still written, for review); 2 the stack config is
+invalid (nothing written).
 """
 
 from __future__ import annotations
@@ -19,16 +22,21 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from pydantic import ValidationError
 
-from .config import ConfigError
+from .config import DEFAULT_KUBERNETES_VERSION, ConfigError
 from .mock_engine import (
     PLACEHOLDER_DIGEST,
     SECRET_PLACEHOLDER,
     ProgramRun,
     Registration,
+    load_stack_file,
     run_program,
     unwrap_secrets,
 )
+from .policy import EXEMPTION_LIST, Exemption, Report, evaluate, format_report
+from .policy.schema import SchemaError, validate_objects
+from .validation import describe_error
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
 
@@ -166,17 +174,82 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class CheckSettings:
+    """What the checks need from a stack file: schema version, production, exemptions."""
+
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    production: bool = False
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Schema errors and the policy report of one render."""
+
+    schema_errors: tuple[SchemaError, ...]
+    report: Report
+
+    @property
+    def failed(self) -> bool:
+        """True on any schema error or non-exempted mandatory violation."""
+        return bool(self.schema_errors) or self.report.failed
+
+    def text(self) -> str:
+        lines = [f"Schema ({len(self.schema_errors)} errors):"]
+        lines += [f"  {error}" for error in self.schema_errors] or ["  every object is valid"]
+        return "\n".join([*lines, "", format_report(self.report)])
+
+
+def check_settings(project_dir: Path, stack: str) -> CheckSettings:
+    """Read ``kubernetesVersion``, ``production`` and ``policyExemptions`` of a stack file.
+
+    Any project may render; these keys are optional and default to 1.31, false and none.
+    """
+    project, stack_file = load_stack_file(project_dir, stack)
+    config = {
+        key.split(":", 1)[1]: value
+        for key, value in (stack_file.get("config") or {}).items()
+        if key.startswith(f"{project}:")
+    }
+    try:
+        exemptions = EXEMPTION_LIST.validate_python(config.get("policyExemptions") or [])
+    except ValidationError as exc:
+        described = (describe_error(e, root=Exemption) for e in exc.errors())
+        raise ConfigError([(f"policyExemptions{path}", message) for path, message in described]) from None
+    return CheckSettings(
+        kubernetes_version=str(config.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
+        production=str(config.get("production", False)).lower() == "true",
+        exemptions=tuple(exemptions),
+    )
+
+
+def check(objects: Sequence[RenderedObject], settings: CheckSettings) -> Checks:
+    """Validate against the OpenAPI schema, then run every policy rule."""
+    plain = [o.manifest for o in objects]
+    return Checks(
+        schema_errors=tuple(validate_objects(plain, settings.kubernetes_version)),
+        report=evaluate(plain, production=settings.production, exemptions=settings.exemptions),
+    )
+
+
 def render_stack(
     project_dir: Path, stack: str, out_root: Path, *, stdout: TextIO | None = None
-) -> ProgramRun:
-    """Run, write ``out_root/<stack>/`` and print the summary. Raises on any failure."""
+) -> tuple[ProgramRun, Checks]:
+    """Run, write ``out_root/<stack>/``, check, and print the summary and the report.
+
+    Raises :class:`ConfigError` (before anything is written) on invalid configuration.
+    """
     stdout = stdout or sys.stdout
+    settings = check_settings(project_dir, stack)
     run = run_program(project_dir, stack)
     objects = manifests(run)
     stdout.write(summary(run))
     paths = write(objects, out_root / stack, project=run.project, stack=stack)
-    stdout.write(f"\nWrote {len(paths)} Kubernetes objects to {out_root / stack}/\n")
-    return run
+    stdout.write(f"\nWrote {len(paths)} Kubernetes objects to {out_root / stack}/\n\n")
+    checks = check(objects, settings)
+    stdout.write(checks.text() + "\n")
+    return run, checks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,7 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 0
     for stack in args.stack:
         try:
-            render_stack(project_dir, stack, out_root)
+            _, checks = render_stack(project_dir, stack, out_root)
+            if checks.failed:
+                print(f"error: stack {stack!r} fails the schema or a mandatory policy rule", file=sys.stderr)
+                status = max(status, 1)
         except ConfigError as exc:
             print(
                 f"error: stack {stack!r} has invalid configuration; nothing was written:\n{exc}",

@@ -31,7 +31,7 @@ def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
     try:
         config = StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+        raise ConfigError([describe_error(err) for err in exc.errors()]) from None
     problems = semantic_problems(config, root=root)
     if problems:
         raise ConfigError(problems)
@@ -46,7 +46,7 @@ def validate_model(model: type[M], raw: Any, *, path: str = "") -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(err, root=model) for err in exc.errors()]
+        problems = [describe_error(err, root=model) for err in exc.errors()]
         if path:
             problems = [(f"{path}.{p}" if p else path, m) for p, m in problems]
         raise ConfigError(problems) from None
@@ -149,7 +149,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(err: Any, root: type[BaseModel] = StackConfig) -> tuple[str, str]:
+def describe_error(err: Any, root: type[BaseModel] = StackConfig) -> tuple[str, str]:
     """One pydantic error as (key path, message with the fix)."""
     # pydantic marks a bad dict key with a trailing "[key]"; the key itself is the path.
     loc = tuple(part for part in err["loc"] if part != "[key]")
@@ -175,6 +175,8 @@ def _known_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
+            if isinstance(part, int):  # a list index in front of a list's own model
+                continue
             field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
                 return []
