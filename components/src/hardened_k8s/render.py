@@ -39,6 +39,8 @@ from .policy.schema import SchemaError, validate_objects
 from .validation import describe_error
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
+# libyaml's emitter writes the same YAML as the pure-Python one, several times faster.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def to_yaml(obj: RenderedObject, *, project: str, stack: str) -> str:
         f"# {project}/{stack}: rendered offline on Pulumi's mock engine ({obj.registration.type}).\n"
         f"# Image digests {PLACEHOLDER_DIGEST[:15]}... are placeholders; secrets read {SECRET_PLACEHOLDER}.\n"
     )
-    body: str = yaml.safe_dump(obj.manifest, sort_keys=False, default_flow_style=False)
+    body: str = yaml.dump(obj.manifest, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
     return header + body
 
 
