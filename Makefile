@@ -6,6 +6,8 @@ VENV   ?= venv
 BIN    := $(VENV)/bin
 STACKS ?= dev prod
 STACK  ?=
+# Tools installed from PyPI (hadolint, actionlint) live in the venv's bin.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt components/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: venv render test unit lint image-deps image-test bench clean
