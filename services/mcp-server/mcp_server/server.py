@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
+import httpx2
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
@@ -32,15 +32,13 @@ class StoreClient:
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = httpx.Timeout(timeout, connect=3.0)
+        self._timeout = httpx2.Timeout(timeout, connect=3.0)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with httpx.AsyncClient(
-            base_url=self.base_url, timeout=self._timeout
-        ) as client:
+        async with httpx2.AsyncClient(base_url=self.base_url, timeout=self._timeout) as client:
             try:
                 response = await client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 raise StoreAPIError(f"store API unreachable: {exc!s}") from exc
         if response.status_code >= 400:
             try:
@@ -110,9 +108,7 @@ def build_server(store: StoreClient) -> MCPServer:
     async def ready(_: Request) -> Response:
         if await store.healthy():
             return JSONResponse({"status": "ready", "store_api": "ok"})
-        return JSONResponse(
-            {"status": "unavailable", "store_api": "unreachable"}, status_code=503
-        )
+        return JSONResponse({"status": "unavailable", "store_api": "unreachable"}, status_code=503)
 
     return mcp
 
@@ -123,18 +119,13 @@ def transport_security() -> TransportSecuritySettings:
     Unset, the checks are off: the server sits behind a ClusterIP Service and a NetworkPolicy,
     and clients reach it under whatever Service name the cluster gives it.
     """
-    hosts = [
-        h.strip()
-        for h in os.environ.get("MCP_ALLOWED_HOSTS", "").split(",")
-        if h.strip()
-    ]
+    hosts = [h.strip() for h in os.environ.get("MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
     if not hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
-        allowed_origins=[f"http://{h}" for h in hosts]
-        + [f"https://{h}" for h in hosts],
+        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
 
 

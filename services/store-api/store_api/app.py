@@ -19,9 +19,7 @@ from .settings import Settings
 
 log = logging.getLogger("store_api")
 
-PRODUCT_COLUMNS = (
-    "id, sku, name, description, price_cents, quantity, created_at, updated_at"
-)
+PRODUCT_COLUMNS = "id, sku, name, description, price_cents, quantity, created_at, updated_at"
 
 
 class ProductIn(BaseModel):
@@ -81,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Readiness: ``SELECT 1`` succeeds on the pool, else 503 (no traffic is routed here)."""
         try:
             await db.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        except Exception as exc:
             log.warning("readiness check failed: %s", exc)
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"},
@@ -105,9 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/products/{product_id}")
     async def get_product(product_id: int) -> Product:
         async with db.connection() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1", product_id
-            )
+            row = await conn.fetchrow(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = $1", product_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
         return _product(row)
@@ -149,9 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_product(product_id: int) -> None:
         async with db.connection() as conn:
-            result: Any = await conn.execute(
-                "DELETE FROM products WHERE id = $1", product_id
-            )
+            result: Any = await conn.execute("DELETE FROM products WHERE id = $1", product_id)
         if result == "DELETE 0":
             raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
 

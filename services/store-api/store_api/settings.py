@@ -23,9 +23,7 @@ class Settings:
     def from_env(cls) -> Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
-            host=os.environ.get(
-                "HOST", "0.0.0.0"
-            ),  # a container listens on all interfaces
+            host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
             port=int(os.environ.get("PORT", "8000")),
             pool_max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
             connect_timeout=float(os.environ.get("DB_CONNECT_TIMEOUT", "3")),

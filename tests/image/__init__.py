@@ -1,0 +1,1 @@
+"""Container image checks: Containerfile lint and structure, and real builds (marker ``image``)."""
