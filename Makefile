@@ -34,6 +34,19 @@ test: venv
 unit: venv
 	$(BIN)/python -m pytest -m "not image"
 
+## image-deps: the Debian packages the image tier needs (root or passwordless sudo)
+image-deps:
+	bash scripts/ci-image-deps.sh
+
+## image-test: only the real-build tier
+image-test: venv
+	$(BIN)/python -m pytest -m image tests/image
+
+## bench: render scale (1-100 services) and image builds (needs image-deps)
+bench: venv
+	$(BIN)/python bench/render_scale.py
+	$(BIN)/python bench/images.py
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
