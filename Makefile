@@ -8,14 +8,14 @@ STACKS ?= dev prod
 STACK  ?=
 # Tools installed from PyPI (hadolint, actionlint) live in the venv's bin.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt components/pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: venv render test unit lint image-deps image-test bench clean
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
