@@ -6,15 +6,16 @@ expects one error naming the key path and the fix, with nothing registered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from hardened_k8s.config import ConfigError
-from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor
+from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, run_program
 
-from ..conftest import run_stack, stack_file_config
+from ..conftest import ROOT, engine_config, run_stack, stack_file_config
 
 API = "services.store-inventory"
 MCP = "services.mcp-store-inventory"
@@ -208,3 +209,15 @@ def test_every_problem_is_reported_at_once() -> None:
         run_stack("dev", config)
     paths = [path for path, _ in caught.value.problems]
     assert f"{API}.port" in paths and f"{MCP}.probes.livenessPath" in paths, paths
+
+
+def test_config_from_the_engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The language host may pass config as PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS."""
+    values, secret_keys = engine_config(stack_file_config("dev"))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
+    run = run_program(ROOT, "dev", config={}, secret_keys=[])
+    assert run.outputs["namespace"] == "store-inventory-dev"
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
+    with pytest.raises(ConfigError, match="databasePassword: is set in plain text"):
+        run_program(ROOT, "dev", config={}, secret_keys=[])

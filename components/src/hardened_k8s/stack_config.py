@@ -49,12 +49,18 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
     prefix = f"{config.name}:"
     raw: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
+    # The engine hands secret keys over in the runtime's set or in the environment.
+    secret_keys = set(runtime_config.get_config_secret_keys_env())
+
+    def is_secret(full_key: str) -> bool:
+        return runtime_config.is_config_secret(full_key) or full_key in secret_keys
+
     for full_key in _config_keys():
         if not full_key.startswith(prefix):
             continue
         key = full_key[len(prefix) :]
         if key in SECRET_KEYS:
-            if not runtime_config.is_config_secret(full_key):
+            if not is_secret(full_key):
                 problems.append(
                     (
                         key,
@@ -63,7 +69,7 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
                     )
                 )
             continue
-        if runtime_config.is_config_secret(full_key):
+        if is_secret(full_key):
             # Never hand a secret to the models: their error messages may quote values.
             problems.append(
                 (key, "unknown secret key; remove it, or use one of: " + ", ".join(sorted(SECRET_KEYS)))
