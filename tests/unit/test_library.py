@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -44,9 +45,18 @@ def test_version_is_semantic_and_in_the_changelog() -> None:
     assert f"## {version}" in (ROOT / "components" / "CHANGELOG.md").read_text()
 
 
-def test_example_project_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_installs_the_library_as_a_package() -> None:
     assert "sys.path" not in (EXAMPLE / "__main__.py").read_text()
-    assert "hardened-k8s" in (EXAMPLE / "requirements.txt").read_text()
+    report = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation",
+         "--quiet", "--report", "-", "-r", "requirements.txt"],
+        cwd=EXAMPLE, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    installs = {i["metadata"]["name"]: i["metadata"]["version"] for i in json.loads(report.stdout)["install"]}
+    assert installs.get("hardened-k8s") == hardened_k8s.__version__, installs
+
+
+def test_example_project_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "build"
     assert main(["--stack", "dev", "--project-dir", str(EXAMPLE), "--out", str(out)]) == 0
     files = sorted(p.name for p in (out / "dev").iterdir())
