@@ -100,14 +100,7 @@ def _object_policy(rule: ObjectRule) -> ResourceValidationPolicy:
         for problem in rule.check(obj):
             report_violation(f"{problem}\nFix: {rule.fix}", None)
 
-    return ResourceValidationPolicy(
-        name=rule.id,
-        description=f"{rule.title}. {rule.message}",
-        validate=validate,
-        enforcement_level=_level(rule),
-        config_schema=_config_schema(rule),
-        remediation_steps=rule.fix,
-    )
+    return ResourceValidationPolicy(validate=validate, **_policy_fields(rule))
 
 
 def _stack_policy(rule: StackRule) -> StackValidationPolicy:
@@ -127,14 +120,18 @@ def _stack_policy(rule: StackRule) -> StackValidationPolicy:
             if not _exempted(exemptions, rule, obj):
                 report_violation(f"{problem}\nFix: {rule.fix}", urns.get(id(obj)))
 
-    return StackValidationPolicy(
-        name=rule.id,
-        description=f"{rule.title}. {rule.message}",
-        validate=validate,
-        enforcement_level=_level(rule),
-        config_schema=_config_schema(rule),
-        remediation_steps=rule.fix,
-    )
+    return StackValidationPolicy(validate=validate, **_policy_fields(rule))
+
+
+def _policy_fields(rule: Rule) -> dict[str, Any]:
+    """What a policy says about itself, the same for object and stack rules."""
+    return {
+        "name": rule.id,
+        "description": f"{rule.title}. {rule.message}",
+        "enforcement_level": _level(rule),
+        "config_schema": _config_schema(rule),
+        "remediation_steps": rule.fix,
+    }
 
 
 def _level(rule: Rule) -> EnforcementLevel:

@@ -13,14 +13,13 @@ from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from .models import StrictModel
 from .policy.exemptions import Exemption
 from .quantities import parse_quantity
 
@@ -72,18 +71,22 @@ def _dns_label(value: str) -> str:
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
 
-class _Model(BaseModel):
-    """Strict, immutable, camelCase-keyed base of every config model."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-    )
+def _image_ref(value: str) -> str:
+    if not (_DIGEST_REF_RE.match(value) or _TAG_REF_RE.match(value)):
+        raise ValueError(f"{value!r} is not an image reference; use repo@sha256:<64 hex digits>")
+    return value
 
 
-class ResourceAmounts(_Model):
+ImageRef = Annotated[str, AfterValidator(_image_ref)]
+"""An image reference: ``repo@sha256:<digest>``, or ``repo:tag`` where a tag is allowed."""
+
+
+def is_pinned(ref: str) -> bool:
+    """True when an image reference carries a digest."""
+    return "@sha256:" in ref
+
+
+class ResourceAmounts(StrictModel):
     """CPU, memory and ephemeral storage of one container (requests or limits)."""
 
     cpu: Quantity = Field(description="CPU cores, e.g. 100m.")
@@ -91,7 +94,7 @@ class ResourceAmounts(_Model):
     ephemeral_storage: Quantity = Field(description="Node-local scratch space, e.g. 128Mi.")
 
 
-class Resources(_Model):
+class Resources(StrictModel):
     """Requests and limits; every limit must be at least its request."""
 
     requests: ResourceAmounts = Field(
@@ -117,7 +120,7 @@ class Resources(_Model):
         return self
 
 
-class Autoscaling(_Model):
+class Autoscaling(StrictModel):
     """HorizontalPodAutoscaler bounds and targets (autoscaling/v2, CPU and memory)."""
 
     min_replicas: int = Field(default=2, ge=1, description="Lowest replica count. Default 2.")
@@ -154,7 +157,7 @@ def _http_path(value: str) -> str:
 HttpPath = Annotated[str, AfterValidator(_http_path)]
 
 
-class Probes(_Model):
+class Probes(StrictModel):
     """Health endpoints. Readiness and liveness are kept different on purpose: liveness only
     asks "is the process alive" and tolerates a busy pod, readiness also asks "can I serve"."""
 
@@ -172,7 +175,7 @@ class Probes(_Model):
     )
 
 
-class ImageBuild(_Model):
+class ImageBuild(StrictModel):
     """Build the image from source (a multi-stage Containerfile)."""
 
     context: str = Field(description="Build context directory, relative to the project.")
@@ -181,11 +184,11 @@ class ImageBuild(_Model):
     args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
 
 
-class ImageSpec(_Model):
+class ImageSpec(StrictModel):
     """Where a service's image comes from: exactly one of ``build`` or ``ref``."""
 
     build: ImageBuild | None = Field(default=None, description="Build from source and push.")
-    ref: str | None = Field(
+    ref: ImageRef | None = Field(
         default=None,
         description="Pre-built image, pinned as repo@sha256:<digest> (a bare tag only outside production).",
     )
@@ -194,17 +197,15 @@ class ImageSpec(_Model):
     def _one_source(self) -> Self:
         if (self.build is None) == (self.ref is None):
             raise ValueError("set exactly one of build (context, containerfile, target) or ref")
-        if self.ref is not None and not (_DIGEST_REF_RE.match(self.ref) or _TAG_REF_RE.match(self.ref)):
-            raise ValueError(f"ref {self.ref!r} is not an image reference; use repo@sha256:<64 hex digits>")
         return self
 
     @property
     def pinned(self) -> bool:
         """True when the reference carries a digest (always true for built images)."""
-        return self.ref is None or "@sha256:" in self.ref
+        return self.ref is None or is_pinned(self.ref)
 
 
-class SecurityOptOuts(_Model):
+class SecurityOptOuts(StrictModel):
     """Named exceptions to the hardened defaults. Each one is visible in a stack diff."""
 
     writable_root_filesystem: bool = Field(
@@ -216,7 +217,7 @@ class SecurityOptOuts(_Model):
     )
 
 
-class ServiceSpec(_Model):
+class ServiceSpec(StrictModel):
     """One HTTP service: image, port, sizing, scaling, health and allowed traffic."""
 
     image: ImageSpec = Field(description="Build or pre-built reference.")
@@ -280,11 +281,11 @@ class ServiceSpec(_Model):
         return self.replicas if self.replicas is not None else 1
 
 
-class DatabaseSpec(_Model):
+class DatabaseSpec(StrictModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
     name: DnsLabel = Field(default="postgresql", description="Service name the clients connect to.")
-    image: str = Field(description="Pre-built image, repo@sha256:<digest> in production.")
+    image: ImageRef = Field(description="Pre-built image, repo@sha256:<digest> in production.")
     database: str = Field(default="app", description="Database created at first start.")
     user: str = Field(default="app", description="Owner role of the database.")
     storage: Quantity = Field(default="1Gi", description="Volume size per replica. Default 1Gi.")
@@ -303,15 +304,8 @@ class DatabaseSpec(_Model):
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
 
-    @field_validator("image")
-    @classmethod
-    def _image_ref(cls, value: str) -> str:
-        if not (_DIGEST_REF_RE.match(value) or _TAG_REF_RE.match(value)):
-            raise ValueError(f"{value!r} is not an image reference; use repo@sha256:<digest>")
-        return value
 
-
-class StackConfig(_Model):
+class StackConfig(StrictModel):
     """Everything one stack (environment) of the project is configured with."""
 
     namespace: DnsLabel = Field(description="Namespace all workloads run in.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 KUBE_DNS_SELECTOR = {"k8s-app": "kube-dns"}
@@ -18,6 +19,11 @@ class Peer:
     name: str
     selector: Mapping[str, str]
     port: int
+
+
+def service_dns_name(service: k8s.core.v1.Service) -> pulumi.Output[str]:
+    """In-cluster DNS name of a Service: ``<name>.<namespace>.svc.cluster.local``."""
+    return pulumi.Output.concat(service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local")
 
 
 def default_deny() -> k8s.networking.v1.NetworkPolicySpecArgs:

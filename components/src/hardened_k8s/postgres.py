@@ -37,6 +37,8 @@ class PostgreSQL(pulumi.ComponentResource):
 
     service_name: pulumi.Output[str]
     """Name of the ClusterIP Service the clients connect to."""
+    dns_name: pulumi.Output[str]
+    """In-cluster DNS name, ``<spec.name>.<namespace>.svc.cluster.local``."""
     url_secret_name: pulumi.Output[str]
     """Name of the Secret holding ``DATABASE_URL`` under key :data:`URL_KEY`."""
 
@@ -123,8 +125,15 @@ class PostgreSQL(pulumi.ComponentResource):
             opts=child,
         )
         self.service_name = service.metadata.name
+        self.dns_name = network.service_dns_name(service)
         self.url_secret_name = url_secret.metadata.name
-        self.register_outputs({"serviceName": self.service_name, "urlSecretName": self.url_secret_name})
+        self.register_outputs(
+            {
+                "serviceName": self.service_name,
+                "dnsName": self.dns_name,
+                "urlSecretName": self.url_secret_name,
+            }
+        )
 
 
 def _statefulset_spec(

@@ -81,7 +81,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 opts=child,
             )
             endpoints[db.name] = {
-                "dns": pulumi.Output.concat(database.service_name, ".", ns, ".svc.cluster.local"),
+                "dns": database.dns_name,
                 "image": pulumi.Output.from_input(db.image),
             }
 

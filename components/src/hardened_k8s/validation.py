@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .config import ConfigError, StackConfig
+from .config import ConfigError, StackConfig, is_pinned
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -128,7 +128,7 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                         "autoscaling.minReplicas to at least 2",
                     )
                 )
-    if config.production and config.database and "@sha256:" not in config.database.image:
+    if config.production and config.database and not is_pinned(config.database.image):
         problems.append(
             (
                 "database.image",

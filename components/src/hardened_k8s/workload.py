@@ -134,9 +134,7 @@ class HardenedService(pulumi.ComponentResource):
             )
 
         self.service_name = service.metadata.name
-        self.dns_name = pulumi.Output.concat(
-            service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local"
-        )
+        self.dns_name = network.service_dns_name(service)
         self.image = pulumi.Output.from_input(image)
         self.register_outputs(
             {"serviceName": self.service_name, "dnsName": self.dns_name, "image": self.image}

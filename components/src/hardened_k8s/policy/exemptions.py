@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, TypeAdapter
 
+from ..models import StrictModel
 from .rules import RULES_BY_ID
 
 _RESOURCE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -50,15 +50,8 @@ def _reason_given(value: str) -> str:
     return value
 
 
-class Exemption(BaseModel):
+class Exemption(StrictModel):
     """One rule waived for one resource, with the reason shown in every report."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-    )
 
     rule: Annotated[str, AfterValidator(_known_rule)] = Field(
         description="Id of the rule to waive, e.g. HARD-001."
