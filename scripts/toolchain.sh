@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Build the tools the cluster tier runs, from published Go modules at pinned versions:
+#   pulumi                       github.com/pulumi/pulumi/pkg/v3            (cmd/pulumi)
+#   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4
+#   kube-apiserver, kube-controller-manager, kube-scheduler   k8s.io/kubernetes
+#   kwok                         sigs.k8s.io/kwok                            (fake nodes)
+# and install Debian's etcd-server. Idempotent: each binary is built once per version into
+# ${XDG_CACHE_HOME:-~/.cache}/hardened-k8s/toolchain/bin (override with TOOLCHAIN_DIR); with a
+# warm cache this takes seconds. Prints the bin directory on the last line.
+#
+# Each module is copied out of the Go module cache and built as the main module with its own
+# go.sum. Modules whose go.mod replaces a sibling module with a relative path (pulumi's pkg ->
+# ../sdk, pulumi-kubernetes' provider -> ../sdk, kubernetes' staging modules) get the published
+# version of that sibling instead, at the version the go.mod requires (kubernetes: the staging
+# modules' v0.<minor>.<patch> release).
+#
+# Versions: the Go module proxy reachable here serves only some versions of these modules, so
+# the pins below are the newest that it serves and that match the Python SDK pins as closely as
+# possible; README.md ("Cluster tier") lists the differences.
+set -euo pipefail
+
+PULUMI_VERSION="${PULUMI_VERSION:-v3.259.0}"
+# pulumi-kubernetes has no tags for its provider module; a pseudo-version names the commit.
+K8S_PROVIDER_VERSION="${K8S_PROVIDER_VERSION:-v4.0.0-20260115033456-f47bc2d6f199}"
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.31.14}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+
+CACHE="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardened-k8s/toolchain}"
+BIN="$CACHE/bin"
+SRC="$CACHE/src"
+mkdir -p "$BIN" "$SRC"
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+# The checksum database has no record of the provider's untagged commit; its hash is still
+# checked against the module's go.sum entry written by the first download.
+export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/pulumi/pulumi-kubernetes/provider"
+
+log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# copy_module MODULE VERSION -> prints a writable copy of the module's source tree
+copy_module() {
+    local module="$1" version="$2" dir dest
+    dest="$SRC/$(echo "$module" | tr '/' '_')@$version"
+    if [ ! -f "$dest/.complete" ]; then
+        dir=$(go mod download -json "$module@$version" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error")))')
+        rm -rf "$dest"
+        cp -r "$dir" "$dest"
+        chmod -R u+w "$dest"
+        touch "$dest/.complete"
+    fi
+    echo "$dest"
+}
+
+# built NAME VERSION: true when BIN/NAME was built at VERSION
+built() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
+mark() { echo "$2" >"$BIN/.$1.version"; }
+
+build_pulumi() {
+    built pulumi "$PULUMI_VERSION" && return
+    log "building pulumi $PULUMI_VERSION (github.com/pulumi/pulumi/pkg/v3)"
+    local src
+    src=$(copy_module github.com/pulumi/pulumi/pkg/v3 "$PULUMI_VERSION")
+    (
+        cd "$src"
+        go mod edit -dropreplace github.com/pulumi/pulumi/sdk/v3
+        go build -trimpath -o "$BIN/pulumi" \
+            -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+            ./cmd/pulumi
+    )
+    mark pulumi "$PULUMI_VERSION"
+}
+
+build_kubernetes_provider() {
+    built pulumi-resource-kubernetes "$K8S_PROVIDER_VERSION" && return
+    log "building pulumi-resource-kubernetes $K8S_PROVIDER_VERSION"
+    local src version="${K8S_PROVIDER_VERSION#v}"
+    src=$(copy_module github.com/pulumi/pulumi-kubernetes/provider/v4 "$K8S_PROVIDER_VERSION")
+    (
+        cd "$src"
+        go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4
+        # The embedded schema is generated from the module's schema.json by its own generate.go.
+        (cd cmd/pulumi-resource-kubernetes && VERSION="$version" go run generate.go)
+        go build -trimpath -o "$BIN/pulumi-resource-kubernetes" \
+            -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$version" \
+            ./cmd/pulumi-resource-kubernetes
+    )
+    mark pulumi-resource-kubernetes "$K8S_PROVIDER_VERSION"
+}
+
+build_kubernetes() {
+    local bins=(kube-apiserver kube-controller-manager kube-scheduler) all=1 b
+    for b in "${bins[@]}"; do built "$b" "$KUBERNETES_VERSION" || all=0; done
+    [ "$all" = 1 ] && return
+    log "building ${bins[*]} $KUBERNETES_VERSION (k8s.io/kubernetes)"
+    local src staging minor
+    src=$(copy_module k8s.io/kubernetes "$KUBERNETES_VERSION")
+    staging="v0.${KUBERNETES_VERSION#v1.}"
+    minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+    (
+        cd "$src"
+        # k8s.io/kubernetes replaces every staging module with ./staging/src/k8s.io/<name>, which
+        # the module zip does not hold: use each one's published release instead.
+        go mod edit -json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    if r["New"]["Path"].startswith("./staging/"):
+        print(r["Old"]["Path"])' | while read -r mod; do
+            go mod edit -replace "$mod=$mod@$staging"
+        done
+        local ldflags="-s -w"
+        for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+            ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+            ldflags+=" -X $pkg.gitTreeState=clean"
+        done
+        for b in "${bins[@]}"; do
+            go build -trimpath -o "$BIN/$b" -ldflags "$ldflags" "./cmd/$b"
+            mark "$b" "$KUBERNETES_VERSION"
+        done
+    )
+}
+
+build_kwok() {
+    built kwok "$KWOK_VERSION" && return
+    log "building kwok $KWOK_VERSION (sigs.k8s.io/kwok)"
+    GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    mark kwok "$KWOK_VERSION"
+}
+
+# kwok simulates nothing without stages: take the module's own node and pod stages (node
+# initialisation, lease heartbeats, pods becoming ready and being deleted) as its config.
+kwok_stages() {
+    local dest="$CACHE/kwok-stages/$KWOK_VERSION" src
+    [ -f "$dest/.complete" ] && return
+    src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    rm -rf "$dest" && mkdir -p "$dest"
+    cp "$src/kustomize/stage/node/fast/node-initialize.yaml" \
+        "$src/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+        "$src"/kustomize/stage/pod/fast/pod-*.yaml "$dest/"
+    chmod u+w "$dest"/*.yaml
+    touch "$dest/.complete"
+}
+
+install_etcd() {
+    command -v etcd >/dev/null && return
+    log "installing Debian's etcd-server"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
+    # Debian's package starts a system etcd on the default ports; the cluster runs its own.
+    $sudo systemctl disable --now etcd >/dev/null 2>&1 || $sudo service etcd stop >/dev/null 2>&1 || true
+}
+
+started=$(date +%s)
+install_etcd
+build_kwok
+kwok_stages
+build_kubernetes_provider
+build_pulumi
+build_kubernetes
+
+log "done in $(( $(date +%s) - started ))s"
+"$BIN/pulumi" version | sed 's/^/  pulumi /' >&2
+"$BIN/pulumi-resource-kubernetes" -version 2>&1 | head -1 | sed 's/^/  pulumi-resource-kubernetes /' >&2 || true
+for b in kube-apiserver kube-controller-manager kube-scheduler; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
+"$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/  /' >&2
+etcd --version 2>&1 | head -1 | sed 's/^/  /' >&2
+echo "$BIN"
