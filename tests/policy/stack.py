@@ -6,16 +6,21 @@ shape the offline render writes: camelCase keys exactly as the Kubernetes API.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 NS = "store"
-DIGEST = "sha256:" + "a" * 64
 API_SELECTOR = {"app.kubernetes.io/name": "store-api", "app.kubernetes.io/instance": "store-api"}
 DB_SELECTOR = {"app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": "postgres"}
 
 SHARED_LABELS = {"app.kubernetes.io/part-of": "store-inventory", "app.kubernetes.io/managed-by": "pulumi"}
 
 Obj = dict[str, Any]
+
+
+def digest(image: str) -> str:
+    """A digest shaped like a registry's (a SHA-256), different for every image."""
+    return "sha256:" + hashlib.sha256(f"registry:{image}".encode()).hexdigest()
 
 
 def labels(selector: dict[str, str], component: str) -> dict[str, str]:
@@ -35,7 +40,7 @@ def meta(name: str, selector: dict[str, str], component: str) -> Obj:
 def container(name: str, image: str, port: int) -> Obj:
     return {
         "name": name,
-        "image": f"quay.io/ecosystem-appeng/{image}@{DIGEST}",
+        "image": f"quay.io/ecosystem-appeng/{image}@{digest(image)}",
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "securityContext": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from hardened_k8s.policy import RULES, RULES_BY_ID, evaluate, format_report, run_rule
+from hardened_k8s.policy.rules import made_up_digest
 
 from .stack import Obj, find, hardened_stack
 
@@ -159,6 +161,46 @@ def _np_egress_anywhere(objs: list[Obj]) -> None:
     find(objs, "NetworkPolicy", "store-api")["spec"]["egress"][0]["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 
 
+def _db_ingress_from(*peers: Obj) -> Mutation:
+    def mutate(objs: list[Obj]) -> None:
+        find(objs, "NetworkPolicy", "postgres")["spec"]["ingress"][0]["from"] = list(peers)
+
+    return mutate
+
+
+def _dns_to(*peers: Obj) -> Mutation:
+    def mutate(objs: list[Obj]) -> None:
+        find(objs, "NetworkPolicy", "allow-dns")["spec"]["egress"][0]["to"] = list(peers)
+
+    return mutate
+
+
+def _image_digest(digits: str) -> Mutation:
+    def mutate(objs: list[Obj]) -> None:
+        _main(objs)["image"] = f"quay.io/ecosystem-appeng/store-api@sha256:{digits}"
+
+    return mutate
+
+
+def _duplicate_env(objs: list[Obj]) -> None:
+    _main(objs)["env"].append({"name": "LOG_LEVEL", "value": "debug"})
+
+
+def _duplicate_volume(objs: list[Obj]) -> None:
+    _pod(objs)["volumes"].append({"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}})
+
+
+def _duplicate_mount_path(objs: list[Obj]) -> None:
+    _pod(objs)["volumes"].append({"name": "tmp2", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}})
+    _main(objs)["volumeMounts"].append({"name": "tmp2", "mountPath": "/tmp"})
+
+
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
 # Rule id -> mutations of the hardened stack, each of which that rule must reject.
 FAILING: dict[str, list[tuple[str, Mutation]]] = {
     "PSS-001": [
@@ -303,10 +345,20 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ),
         ("any port", _np_ingress_any_port),
         ("0.0.0.0/0", _np_egress_anywhere),
+        ("every namespace", _db_ingress_from({"namespaceSelector": {}})),
+        (
+            "API pods of every namespace",
+            _db_ingress_from({"namespaceSelector": {}, "podSelector": {"matchLabels": {"a": "b"}}}),
+        ),
+        ("every pod of the namespace", _db_ingress_from({"podSelector": {}})),
+        ("a /8 block", _db_ingress_from({"ipBlock": {"cidr": "10.0.0.0/8"}})),
+        ("an IPv6 /32 block", _db_ingress_from({"ipBlock": {"cidr": "2001:db8::/32"}})),
+        ("not a CIDR", _db_ingress_from({"ipBlock": {"cidr": "10.0.0.300/24"}})),
     ],
     "HARD-022": [
         ("no DNS policy", _remove("NetworkPolicy", "allow-dns")),
         ("DNS to anyone", _dns_open_to_everyone),
+        ("DNS to a public resolver only", _dns_to({"ipBlock": {"cidr": "8.8.8.8/32"}})),
     ],
     "HARD-023": [
         ("HPA without PDB", _remove("PodDisruptionBudget", "store-api")),
@@ -359,6 +411,28 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("no HPA, 1 replica", lambda objs: (_remove("HorizontalPodAutoscaler", "store-api")(objs), None)),
     ],
     "HARD-033": [("no spread", _del(_pod, "topologySpreadConstraints"))],
+    "HARD-034": [
+        ("DNS also to a public resolver", _dns_to(KUBE_DNS, {"ipBlock": {"cidr": "8.8.8.8/32"}})),
+        (
+            "DNS to any pod of kube-system",
+            _dns_to({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}),
+        ),
+        (
+            "DNS to kube-dns pods of any namespace",
+            _dns_to({"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}),
+        ),
+    ],
+    "HARD-035": [
+        ("all-zero digest", _image_digest("0" * 64)),
+        ("one repeated digit", _image_digest("a" * 64)),
+        ("repeated pattern", _image_digest("0123456789abcdef" * 4)),
+        ("few distinct digits", _image_digest("ab12" * 15 + "abcd")),
+    ],
+    "HARD-036": [
+        ("duplicate env", _duplicate_env),
+        ("duplicate volume", _duplicate_volume),
+        ("duplicate mount path", _duplicate_mount_path),
+    ],
 }
 
 CASES = [
@@ -438,6 +512,30 @@ def test_production_rules_only_run_for_production() -> None:
     assert {v.rule_id for v in dev.violations} == set()
     assert {v.rule_id for v in prod.violations} == {"HARD-032", "HARD-033"}
     assert prod.failed
+
+
+def test_all_zero_digest_fails_only_in_production() -> None:
+    objs = hardened_stack()
+    _image_digest("0" * 64)(objs)
+    assert evaluate(objs, production=False).violations == ()
+    prod = evaluate(objs, production=True)
+    assert [(v.rule_id, v.resource) for v in prod.violations] == [("HARD-035", "Deployment/store/store-api")]
+
+
+@pytest.mark.parametrize("name", ["store-api", "postgres", "sha256-of-anything"])
+def test_real_digests_are_not_made_up(name: str) -> None:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    assert not made_up_digest(f"quay.io/ecosystem-appeng/{name}@sha256:{digest}")
+    assert made_up_digest(f"quay.io/ecosystem-appeng/{name}@sha256:{'0' * 64}")
+
+
+def test_broad_peer_message_names_the_field() -> None:
+    objs = hardened_stack()
+    _db_ingress_from({"namespaceSelector": {}})(objs)
+    assert _findings(objs, "HARD-021") == [
+        "NetworkPolicy/store/postgres: spec.ingress[0].from[0].namespaceSelector: is empty, which "
+        "admits every namespace of the cluster; select one by its labels"
+    ]
 
 
 def test_numbers_as_floats_are_integers() -> None:

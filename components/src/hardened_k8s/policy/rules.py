@@ -19,10 +19,12 @@ is mandatory, and so is each availability control the components are expected to
 out of the box (PDB, HPA, rolling update, graceful shutdown, shared selector); a mandatory
 finding can only be waived by a named exemption with a reason. Advisory are the judgement
 calls: a startup probe (only slow starters need one), ``minReadySeconds``, ``emptyDir``
-size limits, DNS egress to kube-dns specifically, the recommended labels, and topology
-spread in production (soft placement depends on the cluster's nodes and zones).
+size limits, having DNS egress to kube-dns at all, the recommended labels, and topology
+spread in production (soft placement depends on the cluster's nodes and zones). Where DNS
+egress goes is mandatory: port 53 only to the cluster DNS.
 Production-only rules (``production_only=True``) run only when the engine is told the
-stack is a production stack: at least two replicas (mandatory) and topology spread.
+stack is a production stack: at least two replicas and real image digests (mandatory) and
+topology spread.
 
 Every check is a pure function of its input and imports neither Pulumi nor a Kubernetes
 client, so the offline render and the CrossGuard policy pack run exactly the same code.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -629,6 +632,47 @@ def _image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
+def made_up_digest(image: str) -> bool:
+    """True for a ``@sha256:`` digest no build produces: all zeros, or a short repeated pattern.
+
+    A real digest is a SHA-256: 64 hex digits with (all but certainly) at least 8 distinct ones
+    and no period; placeholders such as ``000...`` or ``abab...`` have neither.
+    """
+    match = _DIGEST_RE.search(image)
+    if match is None:
+        return False
+    digits = match.group(0).rsplit(":", 1)[1]
+    periodic = any(digits == digits[:k] * (64 // k) for k in (1, 2, 4, 8, 16, 32))
+    return periodic or len(set(digits)) < 8
+
+
+def _check_made_up_digest(pod: PodTemplate) -> list[str]:
+    return [
+        f"{c.path}.image: {c.spec.get('image')!r} has a placeholder digest no registry serves; pin the "
+        "digest the registry reports for the image (skopeo inspect docker://<repo>:<tag>)"
+        for c in containers(pod)
+        if made_up_digest(str(c.spec.get("image") or ""))
+    ]
+
+
+def _check_unique_names(pod: PodTemplate) -> list[str]:
+    problems = []
+    volumes = [str(as_map(v).get("name")) for v in as_list(pod.spec.get("volumes"))]
+    for name in sorted({v for v in volumes if volumes.count(v) > 1}):
+        problems.append(f"{pod.spec_path}.volumes[{name}]: is declared {volumes.count(name)} times")
+    for c in containers(pod):
+        env = [str(as_map(e).get("name")) for e in as_list(c.spec.get("env"))]
+        for name in sorted({e for e in env if env.count(e) > 1}):
+            problems.append(
+                f"{c.path}.env[{name}]: is set {env.count(name)} times; only the last counts, "
+                "so one of the values is silently lost"
+            )
+        mounts = [str(as_map(m).get("mountPath")) for m in as_list(c.spec.get("volumeMounts"))]
+        for path in sorted({m for m in mounts if mounts.count(m) > 1}):
+            problems.append(f"{c.path}.volumeMounts[{path}]: mounts {mounts.count(path)} volumes at one path")
+    return problems
+
+
 def _check_image_latest(pod: PodTemplate) -> list[str]:
     problems = []
     for c in containers(pod):
@@ -784,6 +828,39 @@ def _check_psa_labels(obj: K8sObject) -> list[str]:
     return problems
 
 
+CLUSTER_DNS_NAMESPACE = ("kubernetes.io/metadata.name", "kube-system")
+"""The label (key, value) of the namespace the cluster DNS runs in."""
+CLUSTER_DNS_PODS = ("k8s-app", "kube-dns")
+"""The label (key, value) of the cluster DNS pods (CoreDNS keeps kube-dns's label)."""
+_DNS_PORTS = (53, "53", "dns", "dns-tcp")
+BROAD_PREFIX = {4: 16, 6: 48}
+"""An ipBlock shorter than this prefix (/16 for IPv4, /48 for IPv6) admits too many addresses."""
+
+
+def _broad_peer(peer: Mapping[str, Any]) -> str | None:
+    """Why a NetworkPolicy peer admits far more than one workload, or None."""
+    if "ipBlock" in peer:
+        cidr = as_map(peer.get("ipBlock")).get("cidr")
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            return f"ipBlock.cidr: {cidr!r} is not a CIDR"
+        if network.prefixlen < BROAD_PREFIX[network.version]:
+            return (
+                f"ipBlock.cidr: {cidr} admits {network.num_addresses} addresses; narrow it to "
+                f"/{BROAD_PREFIX[network.version]} or longer"
+            )
+        return None
+    if "namespaceSelector" in peer and selector_is_empty(as_map(peer.get("namespaceSelector"))):
+        return (
+            "namespaceSelector: is empty, which admits every namespace of the cluster; "
+            "select one by its labels"
+        )
+    if "namespaceSelector" not in peer and selector_is_empty(as_map(peer.get("podSelector"))):
+        return "podSelector: is empty, which admits every pod of the namespace; select the workload's pods"
+    return None
+
+
 def _check_np_peers(obj: K8sObject) -> list[str]:
     spec = as_map(obj.get("spec"))
     problems = []
@@ -797,11 +874,39 @@ def _check_np_peers(obj: K8sObject) -> list[str]:
             if not as_list(rule.get("ports")):
                 problems.append(f"{path}.ports: is empty, which allows every port; list them")
             for p_index, peer in enumerate(peers):
-                cidr = as_map(as_map(peer).get("ipBlock")).get("cidr")
-                if cidr in ("0.0.0.0/0", "::/0"):
-                    problems.append(
-                        f"{path}.{peers_key}[{p_index}].ipBlock.cidr: {cidr} allows every address; narrow it"
-                    )
+                broad = _broad_peer(as_map(peer))
+                if broad is not None:
+                    problems.append(f"{path}.{peers_key}[{p_index}].{broad}")
+    return problems
+
+
+def _is_cluster_dns(peer: Mapping[str, Any]) -> bool:
+    """The peer is exactly the cluster DNS: kube-dns pods in kube-system, nothing else."""
+    namespaces = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
+    pods = as_map(as_map(peer.get("podSelector")).get("matchLabels"))
+    return (
+        "ipBlock" not in peer
+        and namespaces.get(CLUSTER_DNS_NAMESPACE[0]) == CLUSTER_DNS_NAMESPACE[1]
+        and pods.get(CLUSTER_DNS_PODS[0]) == CLUSTER_DNS_PODS[1]
+    )
+
+
+def _opens_dns(rule: Mapping[str, Any]) -> bool:
+    return any(as_map(p).get("port") in _DNS_PORTS for p in as_list(rule.get("ports")))
+
+
+def _check_dns_destination(obj: K8sObject) -> list[str]:
+    problems = []
+    for index, rule in enumerate(as_list(as_map(obj.get("spec")).get("egress"))):
+        rule = as_map(rule)
+        if not _opens_dns(rule):
+            continue
+        for p_index, peer in enumerate(as_list(rule.get("to"))):
+            if not _is_cluster_dns(as_map(peer)):
+                problems.append(
+                    f"spec.egress[{index}].to[{p_index}]: opens port 53 to a peer other than the "
+                    "cluster DNS; DNS to any other server can carry data out of the cluster"
+                )
     return problems
 
 
@@ -909,12 +1014,12 @@ def _stack_np_coverage(objs: Sequence[K8sObject]) -> list[tuple[K8sObject, str]]
 def _allows_dns(np: K8sObject) -> bool:
     for rule in as_list(as_map(np.get("spec")).get("egress")):
         rule = as_map(rule)
-        if not as_list(rule.get("to")):
+        if not any(_is_cluster_dns(as_map(peer)) for peer in as_list(rule.get("to"))):
             continue
         protocols = {
             as_map(p).get("protocol", "TCP")
             for p in as_list(rule.get("ports"))
-            if as_map(p).get("port") in (53, "53", "dns", "dns-tcp")
+            if as_map(p).get("port") in _DNS_PORTS
         }
         if {"UDP", "TCP"} <= protocols:
             return True
@@ -1425,9 +1530,11 @@ RULES: tuple[Rule, ...] = (
     ObjectRule(
         id="HARD-021",
         severity="mandatory",
-        title="NetworkPolicy rules name peers and ports",
-        message="A rule without peers or ports allows everyone or everything.",
-        fix="List the allowed peers (pod/namespace selectors) and ports in every rule.",
+        title="NetworkPolicy rules name narrow peers and ports",
+        message="A rule without peers or ports, or with a peer that admits every namespace, every "
+        "pod or a wide address block, allows far more than the workloads it is written for.",
+        fix="List the allowed peers by their labels (a non-empty podSelector, a namespaceSelector "
+        "naming namespaces, an ipBlock of /16 or narrower) and the ports in every rule.",
         kinds=frozenset({"NetworkPolicy"}),
         check=_check_np_peers,
     ),
@@ -1537,6 +1644,37 @@ RULES: tuple[Rule, ...] = (
         kinds=frozenset({"Deployment"}),
         production_only=True,
         check=_check_topology_spread,
+    ),
+    ObjectRule(
+        id="HARD-034",
+        severity="mandatory",
+        title="DNS egress only to the cluster DNS",
+        message="Port 53 open to any other peer is a channel out of the cluster that looks like "
+        "name resolution.",
+        fix="Send DNS only to kube-dns: namespaceSelector kubernetes.io/metadata.name: kube-system "
+        "and podSelector k8s-app: kube-dns.",
+        kinds=frozenset({"NetworkPolicy"}),
+        check=_check_dns_destination,
+    ),
+    ObjectRule(
+        id="HARD-035",
+        severity="mandatory",
+        title="Real image digests in production",
+        message="A placeholder digest (all zeros, a repeated pattern) names no image: pods never start.",
+        fix="Pin the digest the registry reports for the image, or build the image in the stack.",
+        kinds=_PODS,
+        production_only=True,
+        check=_pod_rule_check(_check_made_up_digest),
+    ),
+    ObjectRule(
+        id="HARD-036",
+        severity="mandatory",
+        title="No duplicate environment variables, volumes or mount paths",
+        message="The API refuses duplicate volumes, and a duplicate variable silently loses a value.",
+        fix="Give each env variable, volume and mount path one entry (check env against the "
+        "variables the components inject, such as DATABASE_URL).",
+        kinds=_PODS,
+        check=_pod_rule_check(_check_unique_names),
     ),
 )
 """Every rule, in id order."""
