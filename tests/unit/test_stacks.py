@@ -329,7 +329,8 @@ def test_api_reads_database_url_from_secret_by_service_name(stack: Rendered) -> 
     }
     mcp = stack.get("Deployment", MCP)["spec"]["template"]["spec"]["containers"][0]
     assert all(e["name"] != "DATABASE_URL" for e in mcp.get("env", []))
-    assert {"name": "STORE_API_URL", "value": "http://store-inventory:8000"} in mcp["env"]
+    # The API's URL is derived from the egressTo peer, not written in the stack file.
+    assert {"name": "STORE_INVENTORY_URL", "value": "http://store-inventory:8000"} in mcp["env"]
 
 
 @pytest.mark.parametrize(("stack_name", "kept"), [("dev", False), ("prod", True)])
@@ -346,14 +347,15 @@ def test_prod_data_is_protected(rendered: Callable[[str], Rendered], stack_name:
 
 def test_secret_values_are_secret_outputs_and_never_rendered() -> None:
     sentinel = "pa55-w0rd/with:odd@chars"
-    run = run_stack("dev", secrets={"databasePassword": sentinel})
+    token = "t0ken-sentinel-value"
+    run = run_stack("dev", secrets={"databasePassword": sentinel, "authToken": token})
     secret_inputs = [r for r in run.kubernetes_objects() if r.type == "kubernetes:core/v1:Secret"]
-    assert len(secret_inputs) == 2
+    assert len(secret_inputs) == 3  # database credentials, database URL, MCP bearer token
     for reg in secret_inputs:
         # The SDK wraps secret values in its secret signature; a plain value would be a leak.
         assert "1b47061264138c4ac30d75fd1eb44270" in repr(reg.inputs["stringData"]), reg.name
     texts = [to_yaml(o, project=run.project, stack=run.stack) for o in manifests(run)]
-    assert not any(sentinel in t or "pa55" in t for t in texts)
+    assert not any(sentinel in t or "pa55" in t or token in t for t in texts)
     assert any(f"DATABASE_URL: {SECRET_PLACEHOLDER}" in t for t in texts)
     assert sentinel not in repr(run.outputs)
 

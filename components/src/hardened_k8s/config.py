@@ -81,8 +81,10 @@ ImageRef = Annotated[str, AfterValidator(_image_ref)]
 """An image reference: ``repo@sha256:<digest>``, or ``repo:tag`` where a tag is allowed."""
 
 
-def is_pinned(ref: str) -> bool:
-    """True when an image reference carries a digest."""
+def is_pinned(ref: str | ImageSpec) -> bool:
+    """True when an image reference carries a digest (a built image always does)."""
+    if isinstance(ref, ImageSpec):
+        return ref.pinned
     return "@sha256:" in ref
 
 
@@ -217,6 +219,21 @@ class SecurityOptOuts(StrictModel):
     )
 
 
+class Expose(StrictModel):
+    """Reach a service from outside the cluster: an Ingress with TLS, and a NetworkPolicy
+    rule admitting the ingress controller's namespace (and nothing else from outside)."""
+
+    host: str = Field(
+        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="Public DNS name, e.g. mcp.example.com.",
+    )
+    tls_secret_name: DnsLabel = Field(description="Secret (type kubernetes.io/tls) with the certificate.")
+    ingress_class_name: str = Field(default="nginx", description="IngressClass. Default nginx.")
+    controller_namespace: DnsLabel = Field(
+        default="ingress-nginx", description="Namespace of the ingress controller. Default ingress-nginx."
+    )
+
+
 class ServiceSpec(StrictModel):
     """One HTTP service: image, port, sizing, scaling, health and allowed traffic."""
 
@@ -250,6 +267,12 @@ class ServiceSpec(StrictModel):
     opt_outs: SecurityOptOuts = Field(
         default_factory=SecurityOptOuts, description="Named exceptions to the hardening."
     )
+    expose: Expose | None = Field(default=None, description="Ingress with TLS. Default: in-cluster only.")
+    bearer_auth: bool = Field(
+        default=False,
+        description="Require `Authorization: Bearer` with the stack secret authToken (AUTH_TOKEN).",
+    )
+
 
     @field_validator("env")
     @classmethod
@@ -285,7 +308,10 @@ class DatabaseSpec(StrictModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
     name: DnsLabel = Field(default="postgresql", description="Service name the clients connect to.")
-    image: ImageRef = Field(description="Pre-built image, repo@sha256:<digest> in production.")
+    image: ImageSpec = Field(
+        description="build (a Containerfile, like a service) or ref repo@sha256:<digest>; a plain "
+        "string is a ref."
+    )
     database: str = Field(default="app", description="Database created at first start.")
     user: str = Field(default="app", description="Owner role of the database.")
     storage: Quantity = Field(default="1Gi", description="Volume size per replica. Default 1Gi.")
@@ -303,6 +329,12 @@ class DatabaseSpec(StrictModel):
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
+
+    @field_validator("image", mode="before")
+    @classmethod
+    def _plain_ref(cls, value: object) -> object:
+        return {"ref": value} if isinstance(value, str) else value
+
 
 
 class StackConfig(StrictModel):

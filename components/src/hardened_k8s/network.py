@@ -62,22 +62,34 @@ def allow_list(
     port: int,
     ingress_from: Sequence[Peer],
     egress_to: Sequence[Peer],
+    ingress_namespaces: Sequence[str] = (),
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Admit ``ingress_from`` on ``port`` and let the pods reach each of ``egress_to``.
 
-    Both policy types are declared even when a list is empty, so the policy documents that
-    the workload accepts (or makes) no connections beyond the namespace default deny.
+    ``ingress_namespaces`` also admits every pod of those namespaces on ``port`` (an exposed
+    service's ingress controller), selected by the ``kubernetes.io/metadata.name`` label the
+    API server sets, which no one can forge. Both policy types are declared even when a list
+    is empty, so the policy documents that the workload accepts (or makes) no connections
+    beyond the namespace default deny.
     """
+    sources = [_pod_peer(peer) for peer in ingress_from] + [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": namespace}
+            )
+        )
+        for namespace in ingress_namespaces
+    ]
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         policy_types=["Ingress", "Egress"],
         ingress=[
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[_pod_peer(peer) for peer in ingress_from],
+                from_=sources,
                 ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
             )
         ]
-        if ingress_from
+        if sources
         else [],
         egress=[
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(

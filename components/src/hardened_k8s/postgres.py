@@ -49,6 +49,7 @@ class PostgreSQL(pulumi.ComponentResource):
         *,
         namespace: pulumi.Input[str],
         password: pulumi.Output[str],
+        image: pulumi.Input[str] | None = None,
         labels: Labels,
         clients: Sequence[network.Peer] = (),
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
@@ -114,6 +115,7 @@ class PostgreSQL(pulumi.ComponentResource):
                 labels=labels,
                 governing_service=headless.metadata.name,
                 credentials=credentials.metadata.name,
+                image=image if image is not None else _ref(spec),
                 kubernetes_version=kubernetes_version,
             ),
             opts=keep,
@@ -142,6 +144,7 @@ def _statefulset_spec(
     labels: Labels,
     governing_service: pulumi.Input[str],
     credentials: pulumi.Input[str],
+    image: pulumi.Input[str],
     kubernetes_version: str,
 ) -> k8s.apps.v1.StatefulSetSpecArgs:
     uid = spec.run_as_user
@@ -151,7 +154,7 @@ def _statefulset_spec(
     )
     container = k8s.core.v1.ContainerArgs(
         name="postgres",
-        image=spec.image,
+        image=image,
         image_pull_policy="IfNotPresent",
         ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=PORT, protocol="TCP")],
         env=[
@@ -218,3 +221,9 @@ def _statefulset_spec(
             )
         ],
     )
+
+
+def _ref(spec: DatabaseSpec) -> str:
+    if spec.image.ref is None:
+        raise ValueError(f"{spec.name}: image.build must be built first; pass the pushed ref as image=")
+    return spec.image.ref

@@ -22,6 +22,7 @@ from .validation import parse_stack_config
 SECRET_KEYS: dict[str, str] = {
     "databasePassword": "password of the database owner role (required with database)",
     "registryPassword": "registry token used to push images (optional; default: docker login)",
+    "authToken": "bearer token clients present to services with bearerAuth (required with bearerAuth)",
 }
 """Config keys that must be set with ``pulumi config set --secret``, and what they are."""
 
@@ -36,6 +37,7 @@ class StackSecrets:
 
     database_password: pulumi.Output[str] | None = None
     registry_password: pulumi.Output[str] | None = None
+    auth_token: pulumi.Output[str] | None = None
 
 
 def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[StackConfig, StackSecrets]:
@@ -83,12 +85,22 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
     secrets = StackSecrets(
         database_password=config.get_secret("databasePassword"),
         registry_password=config.get_secret("registryPassword"),
+        auth_token=config.get_secret("authToken"),
     )
     if stack.database is not None and secrets.database_password is None:
         problems.append(
             (
                 "databasePassword",
                 "required secret is missing; run `pulumi config set --secret databasePassword <value>`",
+            )
+        )
+    bearer = sorted(name for name, svc in stack.services.items() if svc.bearer_auth)
+    if bearer and secrets.auth_token is None:
+        problems.append(
+            (
+                "authToken",
+                f"required secret is missing ({', '.join(bearer)} set bearerAuth); run "
+                "`pulumi config set --secret authToken <value>`",
             )
         )
     if problems:

@@ -7,14 +7,14 @@ from pathlib import Path
 import pulumi
 
 from .build import build_spec
-from .config import StackConfig
+from .config import ImageSpec, StackConfig
 from .image import ServiceImage
 from .labels import Labels
 from .namespace import SecureNamespace
 from .network import Peer
 from .postgres import URL_KEY, PostgreSQL
 from .stack_config import StackSecrets
-from .workload import HardenedService, SecretEnv
+from .workload import HardenedService, SecretEnv, peer_url_env
 
 
 class ServiceSystem(pulumi.ComponentResource):
@@ -48,6 +48,31 @@ class ServiceSystem(pulumi.ComponentResource):
         super().__init__("hardened-k8s:system:ServiceSystem", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         version = config.kubernetes_version
+
+        def build_image(resource: str, image_name: str, image: ImageSpec, tag: str) -> pulumi.Input[str]:
+            """``image.ref`` as given, or the digest of ``image.build`` once pushed."""
+            if image.build is None:
+                assert image.ref is not None  # ImageSpec holds exactly one source
+                return image.ref
+            built = ServiceImage(
+                resource,
+                build_spec(
+                    image_name,
+                    context=image.build.context,
+                    containerfile=image.build.containerfile,
+                    target=image.build.target,
+                    registry=config.registry,
+                    version=tag,
+                    revision=revision,
+                    platform=config.platform,
+                    build_args=image.build.args,
+                    source=config.source_url,
+                ),
+                registry_username=config.registry_username,
+                registry_password=secrets.registry_password,
+                opts=child,
+            )
+            return built.ref
         namespace = SecureNamespace(
             f"{name}-namespace",
             namespace=config.namespace,
@@ -68,6 +93,7 @@ class ServiceSystem(pulumi.ComponentResource):
         db = config.database
         if db is not None:
             assert secrets.database_password is not None  # load_stack_config guarantees it
+            db_image = build_image(f"{name}-{db.name}-image", db.name, db.image, db.version)
             db_labels = Labels(db.name, config.namespace, db.version, "database", config.part_of)
             peers[db.name] = Peer(db.name, db_labels.selector, 5432)
             database = PostgreSQL(
@@ -75,6 +101,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 db,
                 namespace=ns,
                 password=secrets.database_password,
+                image=db_image,
                 labels=db_labels,
                 clients=[peers[svc] for svc, spec in config.services.items() if db.name in spec.egress_to],
                 kubernetes_version=version,
@@ -82,33 +109,11 @@ class ServiceSystem(pulumi.ComponentResource):
             )
             endpoints[db.name] = {
                 "dns": database.dns_name,
-                "image": pulumi.Output.from_input(db.image),
+                "image": pulumi.Output.from_input(db_image),
             }
 
         for svc, spec in config.services.items():
-            if spec.image.build is not None:
-                built = ServiceImage(
-                    f"{name}-{svc}-image",
-                    build_spec(
-                        svc,
-                        context=spec.image.build.context,
-                        containerfile=spec.image.build.containerfile,
-                        target=spec.image.build.target,
-                        registry=config.registry,
-                        version=spec.version,
-                        revision=revision,
-                        platform=config.platform,
-                        build_args=spec.image.build.args,
-                        source=config.source_url,
-                    ),
-                    registry_username=config.registry_username,
-                    registry_password=secrets.registry_password,
-                    opts=child,
-                )
-                image: pulumi.Input[str] = built.ref
-            else:
-                assert spec.image.ref is not None  # ImageSpec holds exactly one source
-                image = spec.image.ref
+            image = build_image(f"{name}-{svc}-image", svc, spec.image, spec.version)
             secret_env = {}
             if database is not None and db is not None and db.name in spec.egress_to:
                 secret_env["DATABASE_URL"] = SecretEnv(database.url_secret_name, URL_KEY)
@@ -121,6 +126,9 @@ class ServiceSystem(pulumi.ComponentResource):
                 ingress_from=[peers[p] for p in spec.ingress_from],
                 egress_to=[peers[p] for p in spec.egress_to],
                 secret_env=secret_env,
+                # Each HTTP peer it may call, as <PEER>_URL (never hand-written in stack files).
+                platform_env=dict(peer_url_env(peers[p]) for p in spec.egress_to if p in config.services),
+                auth_token=secrets.auth_token if spec.bearer_auth else None,
                 production=config.production,
                 kubernetes_version=version,
                 opts=child,

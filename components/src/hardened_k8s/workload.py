@@ -18,6 +18,23 @@ PORT_NAME = "http"
 MIN_READY_SECONDS = 10
 """A new pod must stay ready this long before the rollout counts it and moves on."""
 
+AUTH_TOKEN_KEY = "AUTH_TOKEN"
+"""Environment variable (and Secret key) carrying a ``bearerAuth`` service's token."""
+
+
+def peer_url_env(peer: network.Peer) -> tuple[str, str]:
+    """The variable a caller finds an HTTP peer under: ``STORE_INVENTORY_URL=http://store-inventory:8000``."""
+    return f"{peer.name.upper().replace('-', '_')}_URL", f"http://{peer.name}:{peer.port}"
+
+
+def allowed_hosts(public_host: str, app: str, namespace: pulumi.Input[str]) -> pulumi.Output[str]:
+    """``ALLOWED_HOSTS`` of an exposed service: its public name and its in-cluster Service names."""
+    return pulumi.Output.from_input(namespace).apply(
+        lambda ns: ",".join(
+            [public_host, app, f"{app}.{ns}", f"{app}.{ns}.svc", f"{app}.{ns}.svc.cluster.local"]
+        )
+    )
+
 
 @dataclass(frozen=True)
 class SecretEnv:
@@ -61,6 +78,8 @@ class HardenedService(pulumi.ComponentResource):
         ingress_from: Sequence[network.Peer] = (),
         egress_to: Sequence[network.Peer] = (),
         secret_env: Mapping[str, SecretEnv] | None = None,
+        platform_env: Mapping[str, pulumi.Input[str]] | None = None,
+        auth_token: pulumi.Output[str] | None = None,
         production: bool = False,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         opts: pulumi.ResourceOptions | None = None,
@@ -70,8 +89,24 @@ class HardenedService(pulumi.ComponentResource):
 
         app = labels.name
 
-        def metadata() -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=app, namespace=namespace, labels=labels.all)
+        def metadata(object_name: str = app) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels.all)
+
+        secret_env = dict(secret_env or {})
+        if spec.bearer_auth:
+            if auth_token is None:
+                raise ValueError(f"{app}: bearerAuth is set but no auth_token was given")
+            token = k8s.core.v1.Secret(
+                f"{name}-auth",
+                metadata=metadata(f"{app}-auth"),
+                type="Opaque",
+                string_data={AUTH_TOKEN_KEY: pulumi.Output[str].secret(auth_token)},
+                opts=child,
+            )
+            secret_env[AUTH_TOKEN_KEY] = SecretEnv(token.metadata.name, AUTH_TOKEN_KEY)
+        env = {**(platform_env or {}), **spec.env, "PORT": str(spec.port)}
+        if spec.expose is not None:
+            env["ALLOWED_HOSTS"] = allowed_hosts(spec.expose.host, app, namespace)
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -88,7 +123,8 @@ class HardenedService(pulumi.ComponentResource):
                 image=image,
                 labels=labels,
                 account=account.metadata.name,
-                secret_env=secret_env or {},
+                env=env,
+                secret_env=secret_env,
                 production=production,
                 kubernetes_version=kubernetes_version,
             ),
@@ -116,10 +152,47 @@ class HardenedService(pulumi.ComponentResource):
             f"{name}-networkpolicy",
             metadata=metadata(),
             spec=network.allow_list(
-                labels.selector, port=spec.port, ingress_from=ingress_from, egress_to=egress_to
+                labels.selector,
+                port=spec.port,
+                ingress_from=ingress_from,
+                egress_to=egress_to,
+                ingress_namespaces=[spec.expose.controller_namespace] if spec.expose else [],
             ),
             opts=child,
         )
+        if spec.expose is not None:
+            k8s.networking.v1.Ingress(
+                f"{name}-ingress",
+                metadata=metadata(),
+                spec=k8s.networking.v1.IngressSpecArgs(
+                    ingress_class_name=spec.expose.ingress_class_name,
+                    tls=[
+                        k8s.networking.v1.IngressTLSArgs(
+                            hosts=[spec.expose.host], secret_name=spec.expose.tls_secret_name
+                        )
+                    ],
+                    rules=[
+                        k8s.networking.v1.IngressRuleArgs(
+                            host=spec.expose.host,
+                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                                paths=[
+                                    k8s.networking.v1.HTTPIngressPathArgs(
+                                        path="/",
+                                        path_type="Prefix",
+                                        backend=k8s.networking.v1.IngressBackendArgs(
+                                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                                name=service.metadata.name,
+                                                port=k8s.networking.v1.ServiceBackendPortArgs(name=PORT_NAME),
+                                            )
+                                        ),
+                                    )
+                                ]
+                            ),
+                        )
+                    ],
+                ),
+                opts=child,
+            )
         if spec.autoscaling is not None:
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa",
@@ -148,6 +221,7 @@ class HardenedService(pulumi.ComponentResource):
         image: pulumi.Input[str],
         labels: Labels,
         account: pulumi.Input[str],
+        env: Mapping[str, pulumi.Input[str]],
         secret_env: Mapping[str, SecretEnv],
         production: bool,
         kubernetes_version: str,
@@ -155,8 +229,8 @@ class HardenedService(pulumi.ComponentResource):
         uid = spec.run_as_user
         volumes, mounts = pod.scratch_volumes(pod.scratch_names(spec.writable_paths))
         readiness, liveness, startup = pod.http_probes(spec.probes, PORT_NAME)
-        env = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(spec.env.items())]
-        env += [
+        env_vars = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(env.items())]
+        env_vars += [
             k8s.core.v1.EnvVarArgs(
                 name=key,
                 value_from=k8s.core.v1.EnvVarSourceArgs(
@@ -170,7 +244,7 @@ class HardenedService(pulumi.ComponentResource):
             image=image,
             image_pull_policy="IfNotPresent",
             ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=spec.port, protocol="TCP")],
-            env=env,
+            env=env_vars,
             resources=pod.resource_requirements(spec.resources),
             readiness_probe=readiness,
             liveness_probe=liveness,

@@ -1,11 +1,19 @@
 """The MCP tools and the HTTP app that serves them (streamable HTTP at ``/mcp``).
 
-Every tool is a thin, typed call to the store API (``STORE_API_URL``). ``/health`` answers
-while the process serves requests; ``/ready`` also requires the store API to answer.
+Every tool is a thin, typed call to the store API, at ``STORE_INVENTORY_URL`` (what the
+platform injects for the ``store-inventory`` peer the Deployment may call) or, when run by
+hand, ``STORE_API_URL``. ``/health`` answers while the process serves requests; ``/ready``
+also requires the store API to answer.
+
+Every other request must carry ``Authorization: Bearer <AUTH_TOKEN>`` (401 otherwise); the
+server refuses to start without ``AUTH_TOKEN``. DNS-rebinding protection is always on: the
+``Host`` header must be one of ``ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``
+or ``host:*``) or a loopback name.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from typing import Any
 
@@ -14,13 +22,23 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from . import __version__
 
 DEFAULT_STORE_API_URL = "http://store-inventory:8000"
 """The store API's in-cluster Service."""
+
+PROBE_PATHS = frozenset({"/health", "/ready"})
+"""Paths the kubelet probes; they answer without a token and reveal nothing."""
+
+LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+
+READY_TIMEOUT = 1.5
+"""Seconds ``/ready`` waits for the store API, below the readiness probe's timeoutSeconds (2)."""
 
 
 class StoreAPIError(ToolError):
@@ -30,12 +48,13 @@ class StoreAPIError(ToolError):
 class StoreClient:
     """The few store API calls the tools need."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, connect_timeout: float = 1.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = httpx2.Timeout(timeout, connect=3.0)
+        self._timeout = httpx2.Timeout(timeout, connect=connect_timeout)
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        async with httpx2.AsyncClient(base_url=self.base_url, timeout=self._timeout) as client:
+    async def request(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        limit = self._timeout if timeout is None else httpx2.Timeout(timeout)
+        async with httpx2.AsyncClient(base_url=self.base_url, timeout=limit) as client:
             try:
                 response = await client.request(method, path, **kwargs)
             except httpx2.HTTPError as exc:
@@ -50,7 +69,7 @@ class StoreClient:
 
     async def healthy(self) -> bool:
         try:
-            await self.request("GET", "/health")
+            await self.request("GET", "/health", timeout=READY_TIMEOUT)
         except StoreAPIError:
             return False
         return True
@@ -114,26 +133,51 @@ def build_server(store: StoreClient) -> MCPServer:
 
 
 def transport_security() -> TransportSecuritySettings:
-    """Host/Origin checks against DNS rebinding, from ``MCP_ALLOWED_HOSTS`` (comma-separated).
-
-    Unset, the checks are off: the server sits behind a ClusterIP Service and a NetworkPolicy,
-    and clients reach it under whatever Service name the cluster gives it.
-    """
-    hosts = [h.strip() for h in os.environ.get("MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    if not hosts:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    """Host/Origin checks against DNS rebinding: ``ALLOWED_HOSTS`` plus the loopback names."""
+    hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h.strip()]
+    hosts += [f"{h}:*" for h in hosts if ":" not in h]
+    hosts += LOOPBACK_HOSTS
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
-        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
+        allowed_origins=[f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")],
     )
 
 
+class BearerAuth(BaseHTTPMiddleware):
+    """401 unless the request carries ``Authorization: Bearer <token>`` (probes excepted)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        super().__init__(app)
+        self._expected = f"Bearer {token}".encode()
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.url.path not in PROBE_PATHS:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, self._expected):
+                return JSONResponse(
+                    {"detail": "missing or invalid bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await call_next(request)
+
+
+def store_api_url() -> str:
+    """The platform-injected peer URL, else the hand-set one, else the in-cluster default."""
+    return os.environ.get("STORE_INVENTORY_URL") or os.environ.get("STORE_API_URL") or DEFAULT_STORE_API_URL
+
+
 def create_app() -> Starlette:
-    store = StoreClient(os.environ.get("STORE_API_URL", DEFAULT_STORE_API_URL))
-    return build_server(store).streamable_http_app(
+    token = os.environ.get("AUTH_TOKEN", "")
+    if not token:
+        raise SystemExit("AUTH_TOKEN is not set: the MCP server does not serve without a bearer token")
+    store = StoreClient(store_api_url())
+    app = build_server(store).streamable_http_app(
         stateless_http=True,
         json_response=True,
         transport_security=transport_security(),
         host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
     )
+    app.add_middleware(BearerAuth, token=token)
+    return app

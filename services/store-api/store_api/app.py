@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .db import Database
+from .db import Database, SchemaNotReadyError
 from .settings import Settings
 
 log = logging.getLogger("store_api")
@@ -51,17 +53,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await db.start()
+        migrations = asyncio.create_task(db.migrate_until_done(), name="migrations")
         try:
             yield
         finally:
+            migrations.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await migrations
             await db.close()
 
     app = FastAPI(title="store-inventory", version=__version__, lifespan=lifespan)
 
     @app.exception_handler(OSError)
     @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.exceptions.ConnectionDoesNotExistError)
+    @app.exception_handler(asyncpg.exceptions.OperatorInterventionError)
     @app.exception_handler(asyncpg.CannotConnectNowError)
     @app.exception_handler(TimeoutError)
+    @app.exception_handler(SchemaNotReadyError)
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return JSONResponse(
@@ -76,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """Readiness: ``SELECT 1`` succeeds on the pool, else 503 (no traffic is routed here)."""
+        """Readiness: migrations done and ``SELECT 1`` succeeds, else 503 (no traffic is routed here)."""
+        if not db.schema_ready:
+            return JSONResponse(
+                {"status": "unavailable", "database": "not migrated"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         try:
             await db.ping()
         except Exception as exc:

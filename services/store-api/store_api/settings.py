@@ -17,7 +17,10 @@ class Settings:
     port: int
     pool_max_size: int
     connect_timeout: float
+    """Seconds to connect (and for the readiness ``SELECT 1``); kept below the readiness
+    probe's ``timeoutSeconds`` (2) so a dead database fails the probe instead of timing it out."""
     command_timeout: float
+    migration_timeout: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -26,6 +29,7 @@ class Settings:
             host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
             port=int(os.environ.get("PORT", "8000")),
             pool_max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
-            connect_timeout=float(os.environ.get("DB_CONNECT_TIMEOUT", "3")),
+            connect_timeout=float(os.environ.get("DB_CONNECT_TIMEOUT", "1")),
             command_timeout=float(os.environ.get("DB_COMMAND_TIMEOUT", "10")),
+            migration_timeout=float(os.environ.get("DB_MIGRATION_TIMEOUT", "60")),
         )
