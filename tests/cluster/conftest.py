@@ -1,0 +1,55 @@
+"""Fixtures of the cluster tier: a real control plane and the real Pulumi CLI and providers.
+
+Tests marked ``cluster`` run ``pulumi preview``, ``up`` and ``destroy`` of the committed
+stacks against :class:`~tests.cluster.local.LocalCluster`. They need the binaries of
+``scripts/toolchain.sh``; without them the tier is skipped locally and fails under CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .local import ClusterError, LocalCluster, missing_tools, temporary_cluster
+from .pulumi_cli import PulumiEnv, pulumi_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cluster: pulumi preview/up/destroy of the stacks on a local control plane "
+        "(needs scripts/toolchain.sh; skipped without it, a failure under CI)",
+    )
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail when running under CI, where the tier must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"cluster tier cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    missing = missing_tools()
+    if missing:
+        unavailable("missing " + ", ".join(missing) + "; run scripts/toolchain.sh")
+    local = temporary_cluster()
+    try:
+        local.start()
+    except ClusterError as exc:
+        pytest.fail(f"local cluster did not start: {exc}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def pulumi(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> PulumiEnv:
+    """A Pulumi home and file backend of this session, pointed at the local cluster."""
+    home: Path = tmp_path_factory.mktemp("pulumi")
+    return pulumi_env(home, kubeconfig=cluster.kubeconfig)
