@@ -32,7 +32,7 @@ test: venv
 
 ## unit: the mock-engine, policy and Containerfile tiers only (seconds)
 unit: venv
-	$(BIN)/python -m pytest -m "not image"
+	$(BIN)/python -m pytest -m "not image and not e2e"
 
 ## image-deps: the Debian packages the image tier needs (root or passwordless sudo)
 image-deps:
@@ -41,6 +41,17 @@ image-deps:
 ## image-test: only the real-build tier
 image-test: venv
 	$(BIN)/python -m pytest -m image tests/image
+
+## e2e-deps: the Debian packages the e2e tier needs on top of image-deps (podman, catatonit,
+## iproute2, postgresql-client) and podman's default ulimits (root or passwordless sudo)
+.PHONY: e2e-deps e2e
+e2e-deps:
+	bash scripts/ci-e2e-deps.sh
+
+## e2e: only the end-to-end tier: build the three images, render dev with their digests and a
+## generated password, run it with podman kube play in a private network namespace
+e2e: venv
+	$(BIN)/python -m pytest -m e2e tests/e2e -s
 
 ## bench: render scale (1-100 services) and image builds (needs image-deps)
 bench: venv

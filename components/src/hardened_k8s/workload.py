@@ -96,11 +96,12 @@ class HardenedService(pulumi.ComponentResource):
         if spec.bearer_auth:
             if auth_token is None:
                 raise ValueError(f"{app}: bearerAuth is set but no auth_token was given")
+            token_value: pulumi.Output[str] = pulumi.Output[str].secret(auth_token)
             token = k8s.core.v1.Secret(
                 f"{name}-auth",
                 metadata=metadata(f"{app}-auth"),
                 type="Opaque",
-                string_data={AUTH_TOKEN_KEY: pulumi.Output[str].secret(auth_token)},
+                string_data={AUTH_TOKEN_KEY: token_value},
                 opts=child,
             )
             secret_env[AUTH_TOKEN_KEY] = SecretEnv(token.metadata.name, AUTH_TOKEN_KEY)

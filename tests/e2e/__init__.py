@@ -1,0 +1,1 @@
+"""End-to-end tier: the rendered stack run with podman kube play."""

@@ -1,0 +1,291 @@
+"""The rendered dev stack runs: MCP -> API -> PostgreSQL, each pod under its exact spec.
+
+Tests share one running stack (module fixture) and run in file order; the restart and
+SIGTERM tests come last because they stop containers.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from .podman import wait_for
+from .stack import API, API_REPLICAS, DB, MCP, RunningStack
+
+pytestmark = pytest.mark.e2e
+
+WRITABLE_CANDIDATES = (
+    "/",
+    "/etc",
+    "/usr",
+    "/var",
+    "/opt",
+    "/app",
+    "/home",
+    "/root",
+    "/srv",
+    "/var/lib",
+    "/var/tmp",
+)
+
+
+def http(
+    url: str, *, headers: dict[str, str] | None = None, data: bytes | None = None, timeout: float = 10
+) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+            return resp.status, json.loads(body) if body else None
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        try:
+            return err.code, json.loads(body)
+        except ValueError:
+            return err.code, body.decode(errors="replace")
+
+
+def every_pod(stack: RunningStack) -> list[tuple[str, str]]:
+    return [(w, p) for w, wl in stack.workloads.items() for p in wl.pods]
+
+
+# -- the pods run under their rendered security context ------------------------------------------
+def test_every_workload_runs(stack: RunningStack) -> None:
+    assert set(stack.workloads) == {API, MCP, DB}
+    assert len(stack.workloads[API].pods) == API_REPLICAS
+    print(f"\nkube play -> all {len(every_pod(stack))} pods Ready: {stack.ready_seconds:.1f}s")
+
+
+@pytest.mark.parametrize("workload", [API, MCP, DB])
+def test_containers_run_as_rendered(stack: RunningStack, workload: str) -> None:
+    w = stack.workloads[workload]
+    sc = w.container_spec["securityContext"]
+    for pod in w.pods:
+        container = w.container(pod)
+        code, status = stack.cluster.exec(container, "cat", "/proc/1/status")
+        assert code == 0, status
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uids = fields["Uid"].split()
+        gids = fields["Gid"].split()
+        assert uids == [str(sc["runAsUser"])] * 4, f"{container}: Uid {uids}"
+        assert gids == [str(sc["runAsGroup"])] * 4, f"{container}: Gid {gids}"
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(fields[cap].strip(), 16) == 0, f"{container}: {cap} {fields[cap].strip()}"
+        assert fields["NoNewPrivs"].strip() == "1", f"{container}: privilege escalation possible"
+        assert fields["Seccomp"].strip() == "2", f"{container}: no seccomp filter"
+
+
+@pytest.mark.parametrize("workload", [API, MCP, DB])
+def test_only_rendered_volumes_are_writable(stack: RunningStack, workload: str) -> None:
+    w = stack.workloads[workload]
+    assert w.container_spec["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = [m["mountPath"] for m in w.container_spec.get("volumeMounts", [])]
+    probe = " ".join([*WRITABLE_CANDIDATES, *mounts])
+    script = f'for d in {probe}; do if touch "$d/.w" 2>/dev/null; then rm -f "$d/.w"; echo "$d"; fi; done'
+    code, out = stack.cluster.exec(w.container(w.pods[0]), "sh", "-c", script)
+    assert code == 0, out
+    assert sorted(set(out.split())) == sorted(set(mounts)), f"writable: {out.split()}, rendered: {mounts}"
+
+
+@pytest.mark.parametrize("kind", ["startupProbe", "readinessProbe", "livenessProbe"])
+def test_rendered_probes_pass(stack: RunningStack, kind: str) -> None:
+    for workload, pod in every_pod(stack):
+        result = stack.run_probe(workload, pod, kind)
+        assert result.ok, f"{kind} of {pod}: {result.detail}"
+
+
+def test_database_url_comes_from_the_secret(stack: RunningStack) -> None:
+    env = stack.workloads[API].container_spec["env"]
+    ref = next(e for e in env if e["name"] == "DATABASE_URL")["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == f"{DB}-url"
+    code, out = stack.cluster.exec(
+        stack.workloads[API].container(stack.workloads[API].pods[0]),
+        "sh",
+        "-c",
+        'test -n "$DATABASE_URL" && echo set',
+    )
+    assert code == 0 and out.strip() == "set"
+
+
+# -- migrations: several replicas, one schema ---------------------------------------------------
+def test_schema_created_exactly_once(stack: RunningStack) -> None:
+    rows = stack.psql("SELECT version, applied_by FROM schema_migrations ORDER BY version")
+    assert len(rows.splitlines()) == 1 and rows.startswith("1|"), rows
+    logs = [stack.cluster.logs(stack.workloads[API].container(p)) for p in stack.workloads[API].pods]
+    applied = [log for log in logs if "schema migrations applied: 1" in log]
+    up_to_date = [log for log in logs if "schema up to date" in log]
+    assert len(applied) == 1 and len(up_to_date) == API_REPLICAS - 1, logs
+    assert "already exists" not in "".join(logs)
+
+
+# -- MCP -> API -> PostgreSQL -----------------------------------------------------------------------
+def test_mcp_tools_change_stock_in_postgresql(stack: RunningStack) -> None:
+    sku = f"e2e-{int(time.time() * 1000)}"
+    created, listed = stack.mcp(
+        [
+            ("create_product", {"sku": sku, "name": "Widget", "price_cents": 1250, "quantity": 5}),
+            ("list_products", {"limit": 500}),
+        ]
+    )
+    assert created["sku"] == sku and created["quantity"] == 5
+    assert sku in [p["sku"] for p in listed]
+    (changed,) = stack.mcp([("adjust_stock", {"product_id": created["id"], "delta": -3})])
+    assert changed["quantity"] == 2
+    assert stack.psql(f"SELECT quantity FROM products WHERE sku = '{sku}'") == "2"
+
+
+def test_mcp_needs_the_bearer_token(stack: RunningStack) -> None:
+    url = stack.base_url(MCP) + "/mcp"
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    base = {
+        "Host": stack.mcp_host,
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    for auth in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": stack.generated.auth_token}):
+        code, _ = stack.cluster.call(lambda a=auth: http(url, headers={**base, **a}, data=body))  # type: ignore[misc]
+        assert code == 401
+    with pytest.raises(AssertionError, match=r"401|[Uu]nauthori[sz]ed"):
+        stack.mcp([("list_products", {})], token="not-the-token")
+    assert stack.mcp([("list_products", {"limit": 1})])  # the right token works
+    # Probes need no token.
+    assert stack.cluster.call(lambda: http(stack.base_url(MCP) + "/health"))[0] == 200
+
+
+def test_dns_rebinding_protection_is_on(stack: RunningStack) -> None:
+    url = stack.base_url(MCP) + "/mcp"
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    headers = {
+        "Authorization": f"Bearer {stack.generated.auth_token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    code, _ = stack.cluster.call(
+        lambda: http(url, headers={**headers, "Host": "attacker.example"}, data=body)
+    )
+    assert code in (403, 421), code
+    code, _ = stack.cluster.call(
+        lambda: http(
+            url, headers={**headers, "Host": stack.mcp_host, "Origin": "https://attacker.example"}, data=body
+        )
+    )
+    assert code == 403, code
+
+
+def test_exposed_through_ingress_with_tls_only_from_the_controller(stack: RunningStack) -> None:
+    ingress = stack.get("Ingress", MCP)
+    assert ingress["spec"]["tls"] == [{"hosts": [stack.mcp_host], "secretName": f"{MCP}-tls"}]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": MCP, "port": {"name": "http"}}
+    policy = stack.get("NetworkPolicy", MCP)
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    env = {e["name"]: e.get("value") for e in stack.workloads[MCP].container_spec["env"]}
+    assert stack.mcp_host in env["ALLOWED_HOSTS"].split(",")
+
+
+def test_mcp_tool_call_latency(stack: RunningStack) -> None:
+    """200 tool calls in one session (a bounded loop); p50/p95 printed for the README."""
+    calls = [("list_products", {"limit": 10})] * 200
+    started = time.monotonic()
+    timings = stack.cluster.call(lambda: _timed_calls(stack, calls), timeout=600)
+    total = time.monotonic() - started
+    q = statistics.quantiles(timings, n=100)
+    print(f"\n200 MCP tool calls: p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, total {total:.1f}s")
+    assert len(timings) == 200
+
+
+def _timed_calls(stack: RunningStack, calls: list[tuple[str, dict[str, Any]]]) -> list[float]:
+    import asyncio
+
+    from .stack import _mcp_session_timings
+
+    return asyncio.run(
+        _mcp_session_timings(stack.base_url(MCP) + "/mcp", stack.generated.auth_token, stack.mcp_host, calls)
+    )
+
+
+# -- failures: PostgreSQL restarts, SIGTERM ------------------------------------------------------
+def test_postgresql_restart_drops_and_restores_readiness(stack: RunningStack) -> None:
+    api, pod = stack.workloads[API], stack.workloads[API].pods[0]
+    db = stack.workloads[DB]
+    sku = f"survivor-{int(time.time())}"
+    (kept,) = stack.mcp([("create_product", {"sku": sku, "name": "Kept", "price_cents": 1})])
+    stack.cluster.podman("stop", "--time", "60", db.container(db.pods[0]))
+    try:
+        wait_for("API readiness drops", lambda: not stack.ready(API, pod), 30)
+        started = time.monotonic()
+        result = stack.run_probe(API, pod, "readinessProbe")
+        assert (
+            not result.ok
+            and time.monotonic() - started < api.container_spec["readinessProbe"]["timeoutSeconds"]
+        ), result
+        assert stack.run_probe(API, pod, "livenessProbe").ok, "liveness must not depend on the database"
+    finally:
+        stack.cluster.podman("start", db.container(db.pods[0]))
+    wait_for("API ready again", lambda: stack.ready(API, pod), 90)
+    (again,) = stack.mcp([("get_product", {"product_id": kept["id"]})])
+    assert again["sku"] == sku, "data lives on the volume"
+
+
+def _in_flight(stack: RunningStack, workload: str, request: Any) -> Any:
+    """Hold a lock so ``request`` blocks in PostgreSQL, SIGTERM the container, release it."""
+    w = stack.workloads[workload]
+    container = w.container(w.pods[-1])
+    db = stack.workloads[DB]
+    config = stack.run_config_database()
+    locker = subprocess.Popen(
+        stack.cluster.podman_argv(
+            "exec", "-i", "--env", "PGPASSWORD", db.container(db.pods[0]),
+            "psql", "-h", "127.0.0.1", "-U", config["user"], "-d", config["database"],
+            "-v", "ON_ERROR_STOP=1",
+        ),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={"PGPASSWORD": stack.generated.database_password, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )  # fmt: skip
+    assert locker.stdin is not None
+    locker.stdin.write("BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+    locker.stdin.flush()
+    time.sleep(1.5)
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=request()), daemon=True)
+    thread.start()
+    time.sleep(1.5)
+    grace = int(w.pod_spec["terminationGracePeriodSeconds"])
+    started = time.monotonic()
+    stack.cluster.podman("kill", "--signal", "TERM", container)
+    time.sleep(2)
+    assert thread.is_alive(), "the request finished before the lock was released"
+    locker.stdin.write("COMMIT;\n\\q\n")
+    locker.stdin.flush()
+    locker.wait(timeout=30)
+    thread.join(timeout=30)
+    code = int(stack.cluster.podman("wait", container, timeout=grace + 10).strip())
+    elapsed = time.monotonic() - started
+    assert code == 0, stack.cluster.logs(container)[-2000:]
+    assert elapsed < grace, f"exited after {elapsed:.1f}s, grace {grace}s"
+    assert "result" in outcome, "in-flight request did not finish"
+    return outcome["result"]
+
+
+def test_sigterm_mcp_server_finishes_in_flight_call_and_exits_0(stack: RunningStack) -> None:
+    (product,) = stack.mcp([("list_products", {"limit": 1})])
+    result = _in_flight(stack, MCP, lambda: stack.mcp([("list_products", {"limit": 1})]))
+    assert result[0] == product
+
+
+def test_sigterm_api_finishes_in_flight_request_and_exits_0(stack: RunningStack) -> None:
+    w = stack.workloads[API]
+    url = f"http://{stack.ip(w.pods[-1])}:{w.ports['http']}/products?limit=1"
+    code, body = _in_flight(stack, API, lambda: stack.cluster.call(lambda: http(url, timeout=30)))
+    assert code == 200 and isinstance(body, list)
