@@ -85,6 +85,8 @@ def running(harness: Harness, built_images: dict[str, Built]) -> Iterator[Runnin
             "HOST": "127.0.0.1",
             "PORT": str(mcp_port),
             "STORE_API_URL": f"http://127.0.0.1:{store_port}",
+            # The server refuses to start without a bearer token.
+            "AUTH_TOKEN": MCP_TOKEN,
         },
     )
     try:
@@ -233,25 +235,34 @@ def test_container_becomes_healthy(running: Running, which: str) -> None:
     assert status == "healthy", container.logs().decode(errors="replace")[-2000:]
 
 
+MCP_TOKEN = "image-tier-token"
+
 MCP_CLIENT = """
 import asyncio, json, sys
+import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
-async def main(url):
-    async with Client(url) as client:
+async def main(url, token):
+    headers = {"Authorization": "Bearer " + token}
+    async with httpx2.AsyncClient(headers=headers) as http, Client(
+        streamable_http_client(url, http_client=http)
+    ) as client:
         tools = sorted(t.name for t in (await client.list_tools()).tools)
         result = await client.call_tool("list_products", {})
         text = " ".join(getattr(c, "text", "") for c in result.content)
         print(json.dumps({"tools": tools, "is_error": result.is_error, "text": text}))
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
 def test_mcp_tools_reach_the_store_api(running: Running) -> None:
     """An MCP client (the SDK in the image) lists the tools and calls one through the API."""
     wait_until("mcp /health", lambda: _answers(running.mcp_port), 30)
-    code, out = running.mcp.exec_run(["python", "-c", MCP_CLIENT, f"http://127.0.0.1:{running.mcp_port}/mcp"])
+    code, out = running.mcp.exec_run(
+        ["python", "-c", MCP_CLIENT, f"http://127.0.0.1:{running.mcp_port}/mcp", MCP_TOKEN]
+    )
     assert code == 0, out.decode(errors="replace")
     answer = json.loads(out.decode().strip().splitlines()[-1])
     assert answer["tools"] == ["adjust_stock", "create_product", "get_product", "list_products"]
