@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   ?= venv
 BIN    := $(VENV)/bin
-STACKS ?= dev prod
+# Every Pulumi.<stack>.yaml is a stack; a new stack file is rendered without editing this.
+STACKS ?= $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 STACK  ?=
 # Tools installed from PyPI (hadolint, actionlint) live in the venv's bin.
 export PATH := $(abspath $(VENV))/bin:$(PATH)

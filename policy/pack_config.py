@@ -1,10 +1,15 @@
 """Write the policy pack config for one stack from its stack file.
 
 The stack file stays the one place where exemptions are declared (``<project>:policyExemptions``)
-and where a stack is marked production (``<project>:production``)::
+and where a stack is marked production (``<project>:production``). Both are read exactly as
+the program and the offline render read them (``hardened_k8s.stack_config.read_stack_settings``:
+the values the engine hands over, checked by the ``StackConfig`` model's fields), so
+``production: "true"``, as ``pulumi config set`` writes it, means production here too::
 
     python policy/pack_config.py Pulumi.prod.yaml > policy-config.prod.json
     pulumi preview --stack prod --policy-pack policy --policy-pack-config policy-config.prod.json
+
+Exit status 2 with ``key.path: problem; fix`` lines when the stack file is invalid.
 """
 
 from __future__ import annotations
@@ -15,35 +20,35 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from crossguard import pack_config
 
-from hardened_k8s.policy import EXEMPTION_LIST
+from hardened_k8s.config import ConfigError
+from hardened_k8s.stack_config import read_stack_settings
 
 
-def config_for_stack_file(stack_file: Path, project: str) -> dict[str, Any]:
-    """The pack config for the stack file of ``project``; raises on invalid exemptions."""
-    values = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    production = values.get(f"{project}:production") is True
-    exemptions = EXEMPTION_LIST.validate_python(values.get(f"{project}:policyExemptions") or [])
-    return pack_config(exemptions, production=production)
+def config_for_stack(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The pack config of ``stack`` of the project in ``project_dir``; raises ConfigError."""
+    settings = read_stack_settings(project_dir, stack)
+    return pack_config(settings.policy_exemptions, production=settings.production)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("stack_file", type=Path, help="Pulumi.<stack>.yaml")
-    parser.add_argument(
-        "--project-file",
-        type=Path,
-        default=None,
-        help="Pulumi.yaml naming the project (default: beside the stack file)",
-    )
+    parser.add_argument("stack_file", type=Path, help="Pulumi.<stack>.yaml, beside the project's Pulumi.yaml")
     args = parser.parse_args(argv)
-    project_file = args.project_file or args.stack_file.with_name("Pulumi.yaml")
-    project = yaml.safe_load(project_file.read_text())["name"]
-    json.dump(config_for_stack_file(args.stack_file, project), sys.stdout, indent=2, sort_keys=True)
+    name = args.stack_file.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")) or name == "Pulumi.yaml":
+        print(f"error: {name}: is not a stack file; pass Pulumi.<stack>.yaml", file=sys.stderr)
+        return 2
+    stack = name[len("Pulumi.") : -len(".yaml")]
+    try:
+        config = config_for_stack(args.stack_file.resolve().parent, stack)
+    except ConfigError as exc:
+        print(f"error: stack {stack!r} has invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    json.dump(config, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

@@ -24,12 +24,14 @@ from hardened_k8s.mock_engine import (
     run_mocked,
     run_program,
     stack_config,
+    stack_names,
 )
 from hardened_k8s.render import RenderedObject, manifests
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "store-inventory"
-STACKS = ("dev", "prod")
+STACKS = tuple(stack_names(ROOT))
+"""Every stack of the project: one per ``Pulumi.<stack>.yaml``."""
 
 
 class Rendered:

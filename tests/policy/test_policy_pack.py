@@ -166,24 +166,51 @@ def test_unknown_values_raise_only_where_read(policies: dict[str, Any]) -> None:
         _validate_resource(policies["HARD-011"], deployment)
 
 
-def test_pack_config_from_stack_file(crossguard: ModuleType, tmp_path: Path) -> None:
-    pack_config = _load("pack_config")
-    stack = tmp_path / "Pulumi.prod.yaml"
-    stack.write_text(
+def _stack_project(tmp_path: Path, production: str) -> Path:
+    """A project whose stack file holds values as `pulumi config set` writes them (strings)."""
+    (tmp_path / "Pulumi.yaml").write_text("name: shop\nruntime: python\n")
+    (tmp_path / "Pulumi.prod.yaml").write_text(
         "config:\n"
-        "  shop:production: true\n"
+        f"  shop:production: {production}\n"
+        '  shop:kubernetesVersion: "1.31"\n'
         "  shop:policyExemptions:\n"
         "    - {rule: HARD-001, resource: StatefulSet/db, namespace: shop, reason: Socket dir.}\n"
     )
-    config = pack_config.config_for_stack_file(stack, "shop")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("written", "production"), [('"true"', True), ("true", True), ('"false"', False)])
+def test_pack_config_from_stack_file(
+    crossguard: ModuleType, tmp_path: Path, written: str, production: bool
+) -> None:
+    pack_config = _load("pack_config")
+    project = _stack_project(tmp_path, written)
+    config = pack_config.config_for_stack(project, "prod")
     assert config["HARD-001"] == {
         "exemptions": [{"resource": "StatefulSet/db", "namespace": "shop", "reason": "Socket dir."}]
     }
-    assert {k for k, v in config.items() if v.get("production")} == {r.id for r in RULES if r.production_only}
+    on = {k for k, v in config.items() if v.get("production")}
+    assert on == ({r.id for r in RULES if r.production_only} if production else set()), written
+    # The render reads the same keys the same way.
+    from hardened_k8s.render import check_settings
+
+    assert check_settings(project, "prod").production is production
     # The generated entries satisfy the policy's own config schema and the model.
     schema = crossguard._config_schema(RULES_BY_ID["HARD-001"]).properties["exemptions"]
     assert set(schema["items"]["required"]) <= set(config["HARD-001"]["exemptions"][0])
     Exemption.model_validate({**config["HARD-001"]["exemptions"][0], "rule": "HARD-001"})
+
+
+def test_pack_config_refuses_a_bad_stack_file(
+    crossguard: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack_config = _load("pack_config")
+    project = _stack_project(tmp_path, '"maybe"')
+    assert pack_config.main([str(project / "Pulumi.prod.yaml")]) == 2
+    assert "production: " in capsys.readouterr().err
+    assert pack_config.main([str(project / "Pulumi.staging.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "--stack: 'staging' has no stack file" in err and "use one of: prod" in err
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+from hardened_k8s.mock_engine import stack_names
+from hardened_k8s.stack_config import read_stack_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 
@@ -62,15 +68,34 @@ def test_pr_workflow_graph() -> None:
     assert base, "render-diff does not check out the base branch into base/"
 
     preview = jobs["preview"]
-    assert set(preview["needs"]) == {"lint", "test", "render-diff"}
+    assert set(preview["needs"]) == {"stacks", "lint", "test", "render-diff"}
     assert preview["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     [pulumi] = [s for s in _uses(preview) if s["uses"].startswith("pulumi/actions@v6")]
     assert pulumi["if"] == "env.PULUMI_ACCESS_TOKEN != ''"
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policy"
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    assert "stacks" in preview["needs"]
+    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
+    assert discovered_stacks(runs["stacks"]) == stack_names(ROOT)
+    assert 'STACKS="' not in runs["render-diff"], "render-diff must render every stack"
     text = (WORKFLOWS / "pr.yml").read_text()
     assert "docker/login-action" not in text and "command: up" not in text, "pr.yml must not push"
+
+
+def discovered_stacks(script: str) -> list[str]:
+    """Run the workflow's stack-discovery shell in the project, as the runner would."""
+    output = ROOT / ".stacks-output"
+    try:
+        subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, check=True, timeout=30,
+            env={**os.environ, "GITHUB_OUTPUT": str(output)},
+        )  # fmt: skip
+        (line,) = output.read_text().splitlines()
+    finally:
+        output.unlink(missing_ok=True)
+    key, _, value = line.partition("=")
+    assert key == "all", line
+    return list(json.loads(value))
 
 
 def test_deploy_workflow_graph() -> None:
@@ -78,13 +103,33 @@ def test_deploy_workflow_graph() -> None:
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     assert deploy["concurrency"]["cancel-in-progress"] is False
     jobs = deploy["jobs"]
-    assert set(jobs) == {"dev", "prod"}
-    assert jobs["prod"]["needs"] == "dev"
-    assert jobs["prod"]["environment"] == "production"
-    for stack, job in jobs.items():
-        assert job["concurrency"]["group"] == f"pulumi-stack-{stack}"
+    assert set(jobs) == {"stacks", "staging", "production"}
+    find = "\n".join(s.get("run", "") for s in jobs["stacks"]["steps"])
+    assert "scripts/stacks.py --production false" in find and "scripts/stacks.py --production true" in find
+    assert jobs["staging"]["needs"] == "stacks"
+    assert jobs["production"]["needs"] == ["stacks", "staging"]
+    assert jobs["production"]["environment"] == "production"
+    for name, job in jobs.items():
+        if name == "stacks":
+            continue
+        assert job["strategy"]["matrix"]["stack"] == f"${{{{ fromJSON(needs.stacks.outputs.{name}) }}}}"
+        assert job["concurrency"]["group"] == "pulumi-stack-${{ matrix.stack }}"
         [pulumi] = [s for s in _uses(job) if s["uses"].startswith("pulumi/actions@v6")]
         assert pulumi["with"]["command"] == "up"
-        assert pulumi["with"]["stack-name"] == stack
+        assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
         assert pulumi["with"]["policyPacks"] == "policy"
-        assert pulumi["with"]["policyPackConfigs"] == f"policy-config.{stack}.json"
+        assert pulumi["with"]["policyPackConfigs"] == "policy-config.${{ matrix.stack }}.json"
+
+
+def test_stack_lists_split_by_production() -> None:
+    def listed(*args: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "stacks.py"), "--project-dir", str(ROOT), *args],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return list(json.loads(out.stdout))
+
+    production = [s for s in stack_names(ROOT) if read_stack_settings(ROOT, s).production]
+    assert listed() == stack_names(ROOT)
+    assert listed("--production", "true") == production
+    assert sorted(listed("--production", "false") + production) == stack_names(ROOT)

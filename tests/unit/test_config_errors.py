@@ -6,6 +6,7 @@ expects one error naming the key path and the fix, with nothing registered.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from hardened_k8s.config import ConfigError
-from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, run_program
+from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonitor, run_program, stack_config
+from hardened_k8s.render import manifests
+from hardened_k8s.stack_config import SECRET_KEYS
 
-from ..conftest import ROOT, engine_config, run_stack, stack_file_config
+from ..conftest import PROJECT, ROOT, engine_config, run_stack, stack_file_config
 
 API = "services.store-inventory"
 MCP = "services.mcp-store-inventory"
@@ -53,6 +56,8 @@ def drop(key: str) -> Edit:
 
 S = "services"
 SI = "store-inventory"
+DB = "store-inventory-postgresql"
+REF = "quay.io/ecosystem-appeng/other@sha256:" + hashlib.sha256(b"other").hexdigest()
 CASES: list[tuple[str, Edit, str, str]] = [
     ("misspelt top-level key", lambda c: c.update(registy="quay.io/x"), "registy", "did you mean 'registry'"),
     (
@@ -154,12 +159,6 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "directory 'services/no-such-dir' does not exist",
     ),
     (
-        "missing required secret",
-        drop("databasePassword"),
-        "databasePassword",
-        "pulumi config set --secret databasePassword",
-    ),
-    (
         "database image without a digest in production",
         lambda c: (
             c.update(production=True),
@@ -167,6 +166,77 @@ CASES: list[tuple[str, Edit, str, str]] = [
         ),
         "database.image",
         "has no digest",
+    ),
+    (
+        "writable paths whose volume names collide",
+        set_path(S, SI, "writablePaths", value=["/tmp", "/var/run", "/var-run"]),
+        f"{API}.writablePaths",
+        "'/var-run' and '/var/run' both give the volume name 'var-run'",
+    ),
+    (
+        "writable path giving an invalid volume name",
+        set_path(S, SI, "writablePaths", value=["/var/lib/my.app"]),
+        f"{API}.writablePaths",
+        "gives the volume name 'var-lib-my.app', which Kubernetes refuses",
+    ),
+    (
+        "label value Kubernetes refuses",
+        set_path(S, SI, "component", value="API Server"),
+        f"{API}.component",
+        "'API Server' is not a Kubernetes label value",
+    ),
+    (
+        "version that is not an image tag",
+        set_path(S, SI, "version", value="1.0.0+build.5"),
+        f"{API}.version",
+        "'1.0.0+build.5' is not both an image tag and a label value",
+    ),
+    (
+        "unsupported kubernetesVersion",
+        lambda c: c.update(kubernetesVersion="1.99"),
+        "kubernetesVersion",
+        "'1.99' is not a Kubernetes version this library can check",
+    ),
+    *[
+        (
+            f"reserved namespace {ns}",
+            lambda c, ns=ns: c.update(namespace=ns),
+            "namespace",
+            f"{ns!r} is reserved for the cluster itself",
+        )
+        for ns in ("kube-system", "kube-public", "kube-node-lease", "default")
+    ],
+    (
+        "env colliding with the injected DATABASE_URL",
+        set_path(S, SI, "env", value={"DATABASE_URL": "postgresql://elsewhere/db"}),
+        f"{API}.env.DATABASE_URL",
+        "is set by the library",
+    ),
+    (
+        "service named like the namespace's DNS policy",
+        lambda c: c["services"].update({"allow-dns": {"image": {"ref": REF}, "port": 9000, "replicas": 1}}),
+        "services.allow-dns",
+        "its NetworkPolicy would be named 'allow-dns', the name of the NetworkPolicy of namespace",
+    ),
+    (
+        "service named like the database's headless Service",
+        lambda c: c["services"].update(
+            {f"{DB}-headless": {"image": {"ref": REF}, "port": 9000, "replicas": 1}}
+        ),
+        "database.name",
+        f"its Service would be named '{DB}-headless', the name of the Service of services.{DB}-headless",
+    ),
+    (
+        "database named like a service",
+        set_path("database", "name", value=SI),
+        "database.name",
+        f"its Service would be named '{SI}', the name of the Service of services.{SI}",
+    ),
+    (
+        "database name too long for a StatefulSet",
+        set_path("database", "name", value="d" * 53),
+        "database.name",
+        "a StatefulSet name may have at most 52",
     ),
     (
         "single replica in production",
@@ -190,15 +260,96 @@ def test_bad_config_names_key_and_registers_nothing(edit: Edit, path: str, fragm
     assert monitor.registrations == [], [r.name for r in monitor.registrations]
 
 
+def run_as_engine(
+    config: dict[str, Any], secrets: dict[str, str] | None = None, monitor: RecordingMonitor | None = None
+) -> None:
+    """Run the dev program with exactly these values and secrets, as the engine hands them over."""
+    values, secret_keys = stack_config(PROJECT, {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}})
+    for key, value in (secrets or {}).items():
+        values[f"{PROJECT}:{key}"] = value
+        secret_keys.append(f"{PROJECT}:{key}")
+    run_program(ROOT, "dev", config=values, secret_keys=secret_keys, monitor=monitor)
+
+
 def test_plain_text_secret_is_refused() -> None:
     config = stack_file_config("dev")
     config["databasePassword"] = "hunter2-in-plain-text"
     monitor = RecordingMonitor(RecordingMocks())
     with pytest.raises(ConfigError) as caught:
-        run_stack("dev", config, monitor=monitor)
+        run_as_engine(config, monitor=monitor)
     assert "databasePassword: is set in plain text" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     assert monitor.registrations == []
+
+
+def test_missing_secret_says_how_to_set_it() -> None:
+    config = stack_file_config("dev")
+    config.pop("databasePassword", None)
+    monitor = RecordingMonitor(RecordingMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_as_engine(config, monitor=monitor)
+    assert (
+        "databasePassword: required secret is missing; run `pulumi config set --secret databasePassword"
+        in str(caught.value)
+    )
+    assert monitor.registrations == []
+
+
+def test_registry_password_without_username_is_refused() -> None:
+    config = stack_file_config("dev")
+    config.pop("registryUsername", None)
+    secrets = {key: f"{key}-value" for key in SECRET_KEYS}
+    monitor = RecordingMonitor(RecordingMocks())
+    with pytest.raises(ConfigError) as caught:
+        run_as_engine(config, secrets, monitor=monitor)
+    assert "registryUsername: is not set, but registryPassword is" in str(caught.value)
+    assert "registryPassword-value" not in str(caught.value)
+    assert monitor.registrations == []
+    config["registryUsername"] = "robot"
+    run_as_engine(config, secrets)
+
+
+def test_reference_problems_come_with_type_errors() -> None:
+    config = stack_file_config("dev")
+    set_path(S, SI, "port", value="eighty")(config)
+    set_path(S, SI, "ingressFrom", value=["mcp-store-inventory", "web"])(config)
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", config)
+    paths = dict(caught.value.problems)
+    assert f"{API}.port" in paths, caught.value
+    assert "'web' is not a service of this stack" in paths.get(f"{API}.ingressFrom", ""), caught.value
+
+
+def cli_strings(value: Any) -> Any:
+    """Every scalar as `pulumi config set` writes it: ``true``, ``3`` and ``1.31`` are strings."""
+    if isinstance(value, dict):
+        return {k: cli_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cli_strings(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if value is None else str(value)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_values_as_pulumi_config_set_writes_them_mean_the_same(stack: str) -> None:
+    typed = stack_file_config(stack)
+    written = cli_strings(typed)
+    assert written["production"] in ("true", "false")
+    assert objects(run_stack(stack, written)) == objects(run_stack(stack, typed))
+
+
+def objects(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    return {o.filename: o.manifest for o in manifests(run)}
+
+
+def test_production_as_a_string_means_production() -> None:
+    config = stack_file_config("dev")
+    config["production"] = "true"
+    set_path(S, SI, "autoscaling", "minReplicas", value="1")(config)
+    with pytest.raises(ConfigError) as caught:
+        run_stack("dev", cli_strings(config))
+    assert f"{API}: runs 1 replica in production" in str(caught.value)
 
 
 def test_every_problem_is_reported_at_once() -> None:

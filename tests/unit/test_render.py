@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,16 +16,29 @@ from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor
 from hardened_k8s.policy import format_report
 from hardened_k8s.render import check, check_settings, main
 
-from ..conftest import ROOT, Rendered, run_stack, stack_file_config
+from ..conftest import ROOT, STACKS, Rendered, run_stack, stack_file_config
 
 
 def project_copy(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, project / name)
-    (project / "services").symlink_to(ROOT / "services")
+    for path in [ROOT / "Pulumi.yaml", ROOT / "__main__.py", *ROOT.glob("Pulumi.*.yaml")]:
+        shutil.copy(path, project / path.name)
+    for directory in ("services", "database"):
+        if (ROOT / directory).is_dir():
+            (project / directory).symlink_to(ROOT / directory)
     return project
+
+
+def render(project: Path, out: Path, stack: str = "dev") -> int:
+    return main(["--stack", stack, "--project-dir", str(project), "--out", str(out)])
+
+
+def edit(project: Path, stack: str, old: str, new: str) -> None:
+    stack_file = project / f"Pulumi.{stack}.yaml"
+    text = stack_file.read_text()
+    assert old in text, f"{old!r} not in {stack_file.name}"
+    stack_file.write_text(text.replace(old, new, 1))
 
 
 def test_render_writes_every_object_and_prints_a_tree(
@@ -45,15 +60,75 @@ def test_render_writes_every_object_and_prints_a_tree(
     assert "target:        runtime" in printed
 
 
-def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_exits_2_and_removes_an_earlier_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = project_copy(tmp_path)
-    stack_file = project / "Pulumi.dev.yaml"
-    stack_file.write_text(stack_file.read_text().replace("port: 8000", "port: 80000"))
     out = tmp_path / "build"
-    assert main(["--stack", "dev", "--out", str(out), "--project-dir", str(project)]) == 2
+    assert render(project, out) == 0
+    assert any((out / "dev").iterdir())
+    edit(project, "dev", "port: 8000", "port: 80000")
+    assert render(project, out) == 2
     err = capsys.readouterr().err
     assert "services.store-inventory.port: " in err
-    assert not out.exists() or not any(out.iterdir())
+    assert not (out / "dev").exists()
+
+
+def test_files_have_ordinary_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        assert render(ROOT, tmp_path / "build") == 0
+    finally:
+        os.umask(old)
+    out = tmp_path / "build" / "dev"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'kubernetesVersion: "1.31"',
+            'kubernetesVersion: "1.99"',
+            "kubernetesVersion: '1.99' is not a Kubernetes version this library can check",
+        ),
+        (
+            "      port: 8000\n",
+            "      port: 8000\n      version: 1.0.0+build.5\n",
+            "services.store-inventory.version: '1.0.0+build.5' is not both an image tag",
+        ),
+        ("  store-inventory:services:\n", "  store-inventory:services: [\n", "Pulumi.dev.yaml:"),
+    ],
+    ids=["unsupported kubernetesVersion", "version not an image tag", "YAML syntax error"],
+)
+def test_bad_input_exits_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, expected: str
+) -> None:
+    project = project_copy(tmp_path)
+    edit(project, "dev", old, new)
+    assert render(project, tmp_path / "build") == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err, err
+    assert not (tmp_path / "build").exists()
+
+
+def test_yaml_syntax_error_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_copy(tmp_path)
+    (project / "Pulumi.dev.yaml").write_text("config:\n  store-inventory:namespace: [unclosed\n")
+    assert render(project, tmp_path / "build") == 2
+    assert "Pulumi.dev.yaml:3:1: YAML syntax error: " in capsys.readouterr().err
+
+
+def test_unknown_stack_lists_the_stacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert render(ROOT, tmp_path / "build", stack="staging") == 2
+    err = capsys.readouterr().err
+    assert f"--stack: 'staging' has no stack file Pulumi.staging.yaml in {ROOT}; use one of: " in err
+    assert all(name in err for name in STACKS), err
+    assert render(ROOT, tmp_path / "build", stack="../escape") == 2
+    assert "is not a stack name" in capsys.readouterr().err
 
 
 def test_render_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
@@ -66,13 +141,28 @@ def test_render_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
         assert (first / "prod" / name).read_bytes() == (second / "prod" / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_stacks_pass_schema_and_every_rule(stack_name: str, rendered: Callable[[str], Rendered]) -> None:
     stack = rendered(stack_name)
     checks = check(stack.objects, check_settings(ROOT, stack_name))
     assert checks.schema_errors == (), [str(e) for e in checks.schema_errors]
     assert checks.report.violations == (), format_report(checks.report)
-    assert checks.report.production is (stack_name == "prod")
+    assert checks.report.production is check_settings(ROOT, stack_name).production
+    assert checks.report.production is (stack_file_config(stack_name).get("production") in (True, "true"))
+
+
+def test_namespace_wide_peer_on_the_database_fails_the_render(rendered: Callable[[str], Rendered]) -> None:
+    stack = rendered("dev")
+    policy = stack.get("NetworkPolicy", "store-inventory-postgresql")
+    policy["spec"]["ingress"][0]["from"] = [{"namespaceSelector": {}}]
+    try:
+        checks = check(stack.objects, check_settings(ROOT, "dev"))
+    finally:
+        stack.objects[:] = Rendered(stack.run).objects  # leave the session's copy as it was
+    assert checks.failed
+    assert [(v.rule_id, v.resource) for v in checks.report.mandatory] == [
+        ("HARD-021", "NetworkPolicy/store-inventory-dev/store-inventory-postgresql")
+    ]
 
 
 def opt_out_api(project: Path, exemption: str = "") -> None:
@@ -83,13 +173,38 @@ def opt_out_api(project: Path, exemption: str = "") -> None:
     stack_file.write_text(text + exemption)
 
 
-def test_mandatory_violation_fails_the_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_opt_out_names_the_exemption_it_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = project_copy(tmp_path)
     opt_out_api(project)
-    assert main(["--stack", "dev", "--project-dir", str(project), "--out", str(tmp_path / "out")]) == 1
+    assert render(project, tmp_path / "out") == 2
+    assert (
+        "services.store-inventory.optOuts.writableRootFilesystem: breaks rule HARD-001 and no exemption "
+        "says why; add to policyExemptions: {rule: HARD-001, resource: Deployment/store-inventory, reason: "
+    ) in capsys.readouterr().err
+
+
+def test_mandatory_violation_fails_the_render_and_removes_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = project_copy(tmp_path)
+    out = tmp_path / "out"
+    assert render(project, out, "prod") == 0
+    # A pinned image with a placeholder digest passes the config; production policy refuses it.
+    zero = "quay.io/ecosystem-appeng/mcp-store-inventory@sha256:" + "0" * 64
+    text = (project / "Pulumi.prod.yaml").read_text()
+    head, _, tail = text.partition("    mcp-store-inventory:\n")
+    before, _, after = tail.partition(
+        "        build: {context: services/mcp-server, containerfile: Containerfile, target: runtime}\n"
+    )
+    assert after, "the prod stack file no longer builds the MCP server as expected"
+    (project / "Pulumi.prod.yaml").write_text(
+        f"{head}    mcp-store-inventory:\n{before}        ref: {zero}\n{after}"
+    )
+    assert render(project, out, "prod") == 1
     printed = capsys.readouterr().out
-    assert "HARD-001" in printed and "Deployment/store-inventory" in printed
-    assert (tmp_path / "out" / "dev" / "deployment-store-inventory.yaml").is_file()  # kept for review
+    assert "[HARD-035] Deployment/store-inventory/mcp-store-inventory" in printed
+    assert "Wrote nothing" in printed
+    assert not (out / "prod").exists()
 
 
 def test_exemption_with_reason_is_reported_and_passes(

@@ -33,6 +33,13 @@ DEFAULT_KUBERNETES_VERSION = "1.31"
 """Kubernetes minor version the stacks target (Pod Security Admission version pin, schemas)."""
 
 DNS_1035_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+"""A Kubernetes label value: at most 63 characters, alphanumeric at both ends."""
+IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+"""An OCI image tag."""
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+"""Namespaces the cluster owns: no PSA labels or default deny of ours may be applied to them."""
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIGEST_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
 _TAG_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*:[\w][\w.-]{0,127}$")
@@ -69,6 +76,67 @@ def _dns_label(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+
+
+def _label_value(value: str) -> str:
+    if not LABEL_VALUE_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes label value; use at most 63 letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+"""A value that ends up in a label (``app.kubernetes.io/component``, ``.../version``)."""
+
+
+def _version(value: str) -> str:
+    if not (IMAGE_TAG_RE.match(value) and LABEL_VALUE_RE.match(value)):
+        suggestion = re.sub(r"[^A-Za-z0-9_.-]", "-", value).strip("-_.")[:63] or "0.1.0"
+        raise ValueError(
+            f"{value!r} is not both an image tag and a label value; use at most 63 letters, "
+            f"digits, '-', '_' and '.', starting and ending with a letter or digit "
+            f"(e.g. {suggestion!r})"
+        )
+    return value
+
+
+Version = Annotated[str, AfterValidator(_version)]
+"""A service version: the image's second tag and the ``app.kubernetes.io/version`` label."""
+
+
+def scratch_volume_name(path: str) -> str:
+    """Volume name of a writable path: ``/tmp`` -> ``tmp``, ``/var/cache/app`` -> ``var-cache-app``."""
+    return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
+
+
+def _writable_paths(value: list[str]) -> list[str]:
+    """Absolute paths whose volume names are valid and distinct (Kubernetes refuses others)."""
+    problems = []
+    seen: dict[str, str] = {}
+    for path in value:
+        name = scratch_volume_name(path)
+        if not path.startswith("/"):
+            problems.append(f"{path!r} must be an absolute path")
+        elif path.strip("/") == "":
+            problems.append(
+                f"{path!r} would hide the whole root filesystem; name the directories to make writable"
+            )
+        elif not DNS_1123_LABEL_RE.match(name):
+            problems.append(
+                f"{path!r} gives the volume name {name!r}, which Kubernetes refuses (at most 63 "
+                "lower-case letters, digits and '-'); use a path of letters, digits, '/', '-' and '_'"
+            )
+        elif name in seen:
+            problems.append(
+                f"{path!r} and {seen[name]!r} both give the volume name {name!r}; "
+                "keep one of them or rename a directory"
+            )
+        seen.setdefault(name, path)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
 
 
 def _image_ref(value: str) -> str:
@@ -239,8 +307,10 @@ class ServiceSpec(StrictModel):
 
     image: ImageSpec = Field(description="Build or pre-built reference.")
     port: int = Field(ge=1, le=65535, description="Container port, named 'http'.")
-    component: str = Field(default="server", description="app.kubernetes.io/component label. Default server.")
-    version: str = Field(
+    component: LabelValue = Field(
+        default="server", description="app.kubernetes.io/component label. Default server."
+    )
+    version: Version = Field(
         default="0.1.0", description="Service version (image tag, version label). Default 0.1.0."
     )
     env: dict[str, str] = Field(
@@ -273,7 +343,6 @@ class ServiceSpec(StrictModel):
         description="Require `Authorization: Bearer` with the stack secret authToken (AUTH_TOKEN).",
     )
 
-
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
@@ -285,10 +354,7 @@ class ServiceSpec(StrictModel):
     @field_validator("writable_paths")
     @classmethod
     def _absolute_paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.startswith("/"):
-                raise ValueError(f"{path!r} must be an absolute path")
-        return value
+        return _writable_paths(value)
 
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> Self:
@@ -304,10 +370,20 @@ class ServiceSpec(StrictModel):
         return self.replicas if self.replicas is not None else 1
 
 
+def _statefulset_name(value: str) -> str:
+    # The StatefulSet controller labels each pod controller-revision-hash=<name>-<10-char
+    # hash>; past 52 characters that label is invalid and no pod is ever created.
+    if len(value) > 52:
+        raise ValueError(f"{value!r} is {len(value)} characters; a StatefulSet name may have at most 52")
+    return value
+
+
 class DatabaseSpec(StrictModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
-    name: DnsLabel = Field(default="postgresql", description="Service name the clients connect to.")
+    name: Annotated[DnsLabel, AfterValidator(_statefulset_name)] = Field(
+        default="postgresql", description="Service name the clients connect to (at most 52 characters)."
+    )
     image: ImageSpec = Field(
         description="build (a Containerfile, like a service) or ref repo@sha256:<digest>; a plain "
         "string is a ref."
@@ -321,7 +397,7 @@ class DatabaseSpec(StrictModel):
     resources: Resources = Field(
         default_factory=Resources, description="Requests and limits of the postgres container."
     )
-    version: str = Field(default="16", description="PostgreSQL version (version label).")
+    version: LabelValue = Field(default="16", description="PostgreSQL version (version label).")
     run_as_user: int = Field(
         default=999, ge=1, description="UID/GID of the postgres user in the image. Default 999."
     )
@@ -336,22 +412,58 @@ class DatabaseSpec(StrictModel):
         return {"ref": value} if isinstance(value, str) else value
 
 
+def _supported_kubernetes_version(value: str) -> str:
+    # The schemas decide what can be checked; imported here only, it is a large package.
+    from .policy.schema import supported_versions
 
-class StackConfig(StrictModel):
-    """Everything one stack (environment) of the project is configured with."""
+    supported = supported_versions()
+    if value not in supported:
+        raise ValueError(
+            f"{value!r} is not a Kubernetes version this library can check; use one of "
+            f'{supported[0]} to {supported[-1]} (quoted in YAML, e.g. "1.31")'
+        )
+    return value
 
-    namespace: DnsLabel = Field(description="Namespace all workloads run in.")
-    registry: str = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
-    kubernetes_version: str = Field(
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_NAMESPACES:
+        raise ValueError(
+            f"{value!r} is reserved for the cluster itself; use a namespace of your own, "
+            "e.g. the project's name"
+        )
+    return value
+
+
+class StackSettings(StrictModel):
+    """The keys every check reads: the program, the offline render and the policy pack.
+
+    :class:`StackConfig` extends it, so each of these keys is read by one definition,
+    wherever it is read.
+    """
+
+    kubernetes_version: Annotated[str, AfterValidator(_supported_kubernetes_version)] = Field(
         default=DEFAULT_KUBERNETES_VERSION,
         pattern=r"^1\.[0-9]{2}$",
         description="Target minor version, e.g. 1.31. Default 1.31.",
     )
-    kube_context: str | None = Field(default=None, description="kubeconfig context of the explicit provider.")
     production: bool = Field(
         default=False,
         description="Production rules: digest-pinned refs, >=2 replicas, topology spread.",
     )
+    policy_exemptions: list[Exemption] = Field(
+        default_factory=list,
+        description="Hardening rules waived for named objects, each with a reason. Default none.",
+    )
+
+
+class StackConfig(StackSettings):
+    """Everything one stack (environment) of the project is configured with."""
+
+    namespace: Annotated[DnsLabel, AfterValidator(_not_reserved)] = Field(
+        description="Namespace all workloads run in."
+    )
+    registry: str = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
+    kube_context: str | None = Field(default=None, description="kubeconfig context of the explicit provider.")
     part_of: DnsLabel = Field(default="app", description="app.kubernetes.io/part-of label of every object.")
     platform: str = Field(default="linux/amd64", description="Image build platform.")
     registry_username: str | None = Field(
@@ -367,7 +479,3 @@ class StackConfig(StrictModel):
     )
     services: dict[DnsLabel, ServiceSpec] = Field(description="Services by name.")
     database: DatabaseSpec | None = Field(default=None, description="PostgreSQL, if any.")
-    policy_exemptions: list[Exemption] = Field(
-        default_factory=list,
-        description="Hardening rules waived for named objects, each with a reason. Default none.",
-    )

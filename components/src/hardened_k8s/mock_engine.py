@@ -10,6 +10,7 @@ inputs, parent and options. Secret config values are never decrypted: each is re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -29,11 +30,23 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from .config import ConfigError
+
 SECRET_PLACEHOLDER = "<secret>"
 """What a secret value looks like in anything the offline engine produces."""
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
-"""Digest the mock registry 'reports' for every built image (all zeros: not a real image)."""
+"""The all-zero digest: no real image has it (production refuses it, rule HARD-035)."""
+
+
+def placeholder_digest(repository: str) -> str:
+    """The digest the mock registry 'reports' for a built image of ``repository``.
+
+    A hash of the repository name: stable from commit to commit (so render diffs show only
+    real changes), different for every image (so a test can tell which image a workload
+    runs), and never a digest any registry served.
+    """
+    return "sha256:" + hashlib.sha256(f"offline-render:{repository}".encode()).hexdigest()
 
 
 @dataclass
@@ -60,7 +73,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that answer like a provider would and remember every resource's inputs.
 
     Outputs echo the inputs; a ``docker:index/image:Image`` also gets ``repoDigest``
-    ``<repository>@`` :data:`PLACEHOLDER_DIGEST`, as the registry would report after a push.
+    ``<repository>@`` :func:`placeholder_digest`, as the registry would report after a push.
     """
 
     def __init__(self) -> None:
@@ -77,7 +90,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ == "docker:index/image:Image":
             repository = str(args.inputs["imageName"]).rsplit(":", 1)[0]
-            state["repoDigest"] = f"{repository}@{PLACEHOLDER_DIGEST}"
+            state["repoDigest"] = f"{repository}@{placeholder_digest(repository)}"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -160,13 +173,52 @@ def stack_config(project: str, stack_file: Mapping[str, Any]) -> tuple[dict[str,
     return values, secret_keys
 
 
+def stack_names(project_dir: Path) -> list[str]:
+    """The stacks of a project: one per ``Pulumi.<stack>.yaml`` beside its ``Pulumi.yaml``."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.?*.yaml"))
+
+
 def load_stack_file(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]:
-    """The project name and the parsed ``Pulumi.<stack>.yaml`` of ``project_dir``."""
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    """The project name and the parsed ``Pulumi.<stack>.yaml`` of ``project_dir``.
+
+    Raises :class:`~hardened_k8s.config.ConfigError` for a missing project or stack file
+    (naming the stacks that exist) and for YAML that does not parse (file, line, column).
+    """
+    project_doc = _read_yaml(project_dir / "Pulumi.yaml")
+    if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
+        raise ConfigError([("Pulumi.yaml", "has no project name; add `name: <project>`")])
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
-    return project, yaml.safe_load(path.read_text()) or {}
+        existing = stack_names(project_dir)
+        raise ConfigError(
+            [
+                (
+                    "--stack",
+                    f"{stack!r} has no stack file {path.name} in {project_dir}; use one of: "
+                    f"{', '.join(existing) or '(none)'}, or create {path.name} (see README)",
+                )
+            ]
+        )
+    document = _read_yaml(path) or {}
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise ConfigError([(path.name, "is not a stack file; it must be a map with a `config:` map")])
+    return project_doc["name"], document
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError([(path.name, f"not found in {path.parent}; is this a Pulumi project directory?")])
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path.name
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        detail = f"{context}, {problem}" if context else problem
+        raise ConfigError(
+            [(where, f"YAML syntax error: {detail}; fix the file at that line and column")]
+        ) from None
 
 
 def run_program(

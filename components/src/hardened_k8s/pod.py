@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import pulumi_kubernetes as k8s
 
-from .config import Probes, ResourceAmounts, Resources
+from .config import Probes, ResourceAmounts, Resources, scratch_volume_name
 
 SCRATCH_SIZE_LIMIT = "64Mi"
 """Size limit of each in-memory writable mount; it counts against the memory limit."""
@@ -80,7 +80,7 @@ def scratch_volumes(
 
 def scratch_names(paths: Sequence[str]) -> dict[str, str]:
     """Volume names for writable paths: ``/tmp`` -> ``tmp``, ``/var/cache/app`` -> ``var-cache-app``."""
-    return {path.strip("/").replace("/", "-").replace("_", "-").lower() or "root": path for path in paths}
+    return {scratch_volume_name(path): path for path in paths}
 
 
 def resource_requirements(resources: Resources) -> k8s.core.v1.ResourceRequirementsArgs:

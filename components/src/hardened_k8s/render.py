@@ -1,18 +1,20 @@
 """Offline render: a stack's Kubernetes objects as YAML files, checked, with a summary.
 
 ``python -m hardened_k8s.render --stack dev`` runs the project's real program on the mock
-engine (:mod:`hardened_k8s.mock_engine`), writes every Kubernetes object it would create
-to ``build/<stack>/<kind>-<name>.yaml``, prints the component tree, the images the stack
-would build and its outputs, then checks every object against the Kubernetes OpenAPI schema
-of the stack's ``kubernetesVersion`` (strict) and runs every hardening policy rule, with the
-stack's ``policyExemptions``. Exit status: 0 rendered and clean; 1 a schema error or a
-mandatory policy violation (files are still written, for review); 2 the stack config is
-invalid (nothing written).
+engine (:mod:`hardened_k8s.mock_engine`), prints the component tree, the images the stack
+would build and its outputs, checks every object against the Kubernetes OpenAPI schema of
+the stack's ``kubernetesVersion`` (strict), runs every hardening policy rule with the
+stack's ``policyExemptions``, and, if all of that passes, writes every Kubernetes object to
+``build/<stack>/<kind>-<name>.yaml``. Exit status: 0 rendered and clean; 1 a schema error,
+a mandatory policy violation or an object declared twice; 2 invalid configuration or an
+unknown stack. On 1 and 2 nothing is written and an earlier ``build/<stack>/`` is removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,21 +24,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-from pydantic import ValidationError
 
 from .config import DEFAULT_KUBERNETES_VERSION, ConfigError
 from .mock_engine import (
-    PLACEHOLDER_DIGEST,
     SECRET_PLACEHOLDER,
     ProgramRun,
     Registration,
-    load_stack_file,
+    placeholder_digest,
     run_program,
     unwrap_secrets,
 )
-from .policy import EXEMPTION_LIST, Exemption, Report, evaluate, format_report
+from .policy import Exemption, Report, evaluate, format_report
 from .policy.schema import SchemaError, validate_objects
-from .validation import describe_error
+from .stack_config import read_stack_settings
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
 # libyaml's emitter writes the same YAML as the pure-Python one, several times faster.
@@ -71,21 +71,37 @@ def to_yaml(obj: RenderedObject, *, project: str, stack: str) -> str:
     """The file text of one object: a provenance header, then the manifest."""
     header = (
         f"# {project}/{stack}: rendered offline on Pulumi's mock engine ({obj.registration.type}).\n"
-        f"# Image digests {PLACEHOLDER_DIGEST[:15]}... are placeholders; secrets read {SECRET_PLACEHOLDER}.\n"
+        "# Digests of images built by the stack are placeholders until pushed; "
+        f"secrets read {SECRET_PLACEHOLDER}.\n"
     )
     body: str = yaml.dump(obj.manifest, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
     return header + body
 
 
-def write(objects: Sequence[RenderedObject], out_dir: Path, *, project: str, stack: str) -> list[Path]:
-    """Replace ``out_dir`` with one file per object; all or nothing."""
+class RenderError(Exception):
+    """The program ran but its objects cannot be written as one file each."""
+
+
+def duplicate_objects(objects: Sequence[RenderedObject]) -> list[str]:
+    """Objects declared twice (same kind and name): one would overwrite the other when applied."""
     names = [o.filename for o in objects]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    return sorted({n.removesuffix(".yaml") for n in names if names.count(n) > 1})
+
+
+def write(objects: Sequence[RenderedObject], out_dir: Path, *, project: str, stack: str) -> list[Path]:
+    """Replace ``out_dir`` with one file per object; all or nothing.
+
+    The directory and files get the ordinary permissions of the user's umask (a private
+    temporary directory is used for staging only).
+    """
+    names = [o.filename for o in objects]
+    duplicates = duplicate_objects(objects)
     if duplicates:
-        raise ValueError(f"two objects would be written to the same file: {', '.join(duplicates)}")
+        raise RenderError(f"objects declared twice (kind-name): {', '.join(duplicates)}")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
+        staging.chmod(0o777 & ~_umask())
         for obj in objects:
             (staging / obj.filename).write_text(to_yaml(obj, project=project, stack=stack))
         if out_dir.exists():
@@ -95,6 +111,20 @@ def write(objects: Sequence[RenderedObject], out_dir: Path, *, project: str, sta
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [out_dir / n for n in sorted(names)]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale(out_dir: Path) -> bool:
+    """Delete ``out_dir`` (manifests of an earlier render); True if there was one."""
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)
+        return True
+    return False
 
 
 def summary(run: ProgramRun) -> str:
@@ -152,9 +182,15 @@ def _images(run: ProgramRun) -> list[str]:
             f"    cache from:    {', '.join(build.get('cacheFrom', {}).get('images', []))}",
             f"    pushed as:     {', '.join([str(reg.inputs['imageName']), *tags.get(reg.parent, [])])}",
             f"    credentials:   {credentials}",
-            f"    digest:        {PLACEHOLDER_DIGEST} (placeholder until pushed)",
+            f"    digest:        {_reported_digest(reg)} (placeholder until pushed)",
         ]
     return [*lines, ""]
+
+
+def _reported_digest(image: Registration) -> str:
+    """The digest the (mock) registry reported for a built image: its ``repoDigest``'s tail."""
+    repository = str(image.inputs["imageName"]).rsplit(":", 1)[0]
+    return placeholder_digest(repository)
 
 
 def _indent(text: str) -> str:
@@ -207,22 +243,14 @@ def check_settings(project_dir: Path, stack: str) -> CheckSettings:
     """Read ``kubernetesVersion``, ``production`` and ``policyExemptions`` of a stack file.
 
     Any project may render; these keys are optional and default to 1.31, false and none.
+    They are read as the program reads them (:func:`~hardened_k8s.stack_config.read_stack_settings`),
+    so ``production: "true"`` means production here as it does in the program.
     """
-    project, stack_file = load_stack_file(project_dir, stack)
-    config = {
-        key.split(":", 1)[1]: value
-        for key, value in (stack_file.get("config") or {}).items()
-        if key.startswith(f"{project}:")
-    }
-    try:
-        exemptions = EXEMPTION_LIST.validate_python(config.get("policyExemptions") or [])
-    except ValidationError as exc:
-        described = (describe_error(e, root=Exemption) for e in exc.errors())
-        raise ConfigError([(f"policyExemptions{path}", message) for path, message in described]) from None
+    settings = read_stack_settings(project_dir, stack)
     return CheckSettings(
-        kubernetes_version=str(config.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION)),
-        production=str(config.get("production", False)).lower() == "true",
-        exemptions=tuple(exemptions),
+        kubernetes_version=settings.kubernetes_version,
+        production=settings.production,
+        exemptions=tuple(settings.policy_exemptions),
     )
 
 
@@ -238,20 +266,46 @@ def check(objects: Sequence[RenderedObject], settings: CheckSettings) -> Checks:
 def render_stack(
     project_dir: Path, stack: str, out_root: Path, *, stdout: TextIO | None = None
 ) -> tuple[ProgramRun, Checks]:
-    """Run, write ``out_root/<stack>/``, check, and print the summary and the report.
+    """Run, check, print the summary and the report, and write ``out_root/<stack>/``.
 
-    Raises :class:`ConfigError` (before anything is written) on invalid configuration.
+    Files are written only when the stack passes the schema and every mandatory rule;
+    otherwise, as on invalid configuration (:class:`ConfigError`) or objects declared twice
+    (:class:`RenderError`), ``out_root/<stack>/`` is removed, so nothing that looks
+    deployable is left from this render or an earlier one.
     """
     stdout = stdout or sys.stdout
-    settings = check_settings(project_dir, stack)
-    run = run_program(project_dir, stack)
-    objects = manifests(run)
+    if not _STACK_NAME_RE.match(stack):
+        raise ConfigError(
+            [("--stack", f"{stack!r} is not a stack name; use letters, digits, '-', '_' and '.'")]
+        )
+    out_dir = out_root / stack
+    try:
+        settings = check_settings(project_dir, stack)
+        run = run_program(project_dir, stack)
+        objects = manifests(run)
+        duplicates = duplicate_objects(objects)
+        if duplicates:
+            raise RenderError(
+                f"objects declared twice (kind-name): {', '.join(duplicates)}; two parts of the "
+                "program give an object the same name, rename one"
+            )
+    except BaseException:
+        remove_stale(out_dir)
+        raise
     stdout.write(summary(run))
-    paths = write(objects, out_root / stack, project=run.project, stack=stack)
-    stdout.write(f"\nWrote {len(paths)} Kubernetes objects to {out_root / stack}/\n\n")
     checks = check(objects, settings)
+    if checks.failed:
+        removed = remove_stale(out_dir)
+        stdout.write(f"\nWrote nothing to {out_dir}/" + (" (removed the earlier render)" if removed else ""))
+        stdout.write("\n\n")
+    else:
+        paths = write(objects, out_dir, project=run.project, stack=stack)
+        stdout.write(f"\nWrote {len(paths)} Kubernetes objects to {out_dir}/\n\n")
     stdout.write(checks.text() + "\n")
     return run, checks
+
+
+_STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,7 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _, checks = render_stack(project_dir, stack, out_root)
             if checks.failed:
-                print(f"error: stack {stack!r} fails the schema or a mandatory policy rule", file=sys.stderr)
+                print(
+                    f"error: stack {stack!r} fails the schema or a mandatory policy rule; "
+                    "nothing was written",
+                    file=sys.stderr,
+                )
                 status = max(status, 1)
         except ConfigError as exc:
             print(
@@ -275,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             status = max(status, 2)
+        except RenderError as exc:
+            print(f"error: stack {stack!r}: {exc}; nothing was written", file=sys.stderr)
+            status = max(status, 1)
         print()
     return status
 

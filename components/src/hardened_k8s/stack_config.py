@@ -16,8 +16,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from .config import ConfigError, StackConfig
-from .validation import parse_stack_config
+from .config import ConfigError, StackConfig, StackSettings
+from .validation import parse_stack_config, validate_model
 
 SECRET_KEYS: dict[str, str] = {
     "databasePassword": "password of the database owner role (required with database)",
@@ -25,7 +25,6 @@ SECRET_KEYS: dict[str, str] = {
     "authToken": "bearer token clients present to services with bearerAuth (required with bearerAuth)",
 }
 """Config keys that must be set with ``pulumi config set --secret``, and what they are."""
-
 
 class StackConfigError(ConfigError, pulumi.RunError):
     """A :class:`ConfigError` that Pulumi prints as a plain message, without a traceback."""
@@ -94,6 +93,15 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
                 "required secret is missing; run `pulumi config set --secret databasePassword <value>`",
             )
         )
+    if secrets.registry_password is not None and not stack.registry_username:
+        problems.append(
+            (
+                "registryUsername",
+                "is not set, but registryPassword is; a registry login needs both: run "
+                "`pulumi config set registryUsername <user>`, or remove registryPassword to "
+                "use the build machine's docker login",
+            )
+        )
     bearer = sorted(name for name, svc in stack.services.items() if svc.bearer_auth)
     if bearer and secrets.auth_token is None:
         problems.append(
@@ -106,6 +114,30 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
     if problems:
         raise StackConfigError(problems)
     return stack, secrets
+
+
+def read_stack_settings(project_dir: Path, stack: str) -> StackSettings:
+    """``kubernetesVersion``, ``production`` and ``policyExemptions`` of a stack file.
+
+    Read exactly as the program reads them: the values the engine would hand over (strings,
+    as ``pulumi config set`` writes them), decoded the same way, checked by the fields
+    :class:`~hardened_k8s.config.StackConfig` inherits from
+    :class:`~hardened_k8s.config.StackSettings`. Used by the offline render and the policy
+    pack's config, for any project (other keys are the program's business).
+    """
+    # The engine's hand-over is modelled by the mock engine; the program itself never needs it.
+    from .mock_engine import load_stack_file, stack_config
+
+    project, document = load_stack_file(project_dir, stack)
+    values, secret_keys = stack_config(project, document)
+    prefix = f"{project}:"
+    keys = {field.alias or name for name, field in StackSettings.model_fields.items()}
+    raw = {
+        full[len(prefix) :]: _decode(value)
+        for full, value in values.items()
+        if full.startswith(prefix) and full not in secret_keys and full[len(prefix) :] in keys
+    }
+    return validate_model(StackSettings, raw)
 
 
 def source_revision(root: Path, configured: str | None) -> str:

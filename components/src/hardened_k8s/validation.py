@@ -31,7 +31,11 @@ def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
     try:
         config = StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError([describe_error(err) for err in exc.errors()]) from None
+        # Cross-references need only names, so they are checked on the raw data and
+        # reported with the type and value errors rather than after they are fixed.
+        problems = [describe_error(err) for err in exc.errors()]
+        problems += [p for p in reference_problems(raw) if p not in problems]
+        raise ConfigError(problems) from None
     problems = semantic_problems(config, root=root)
     if problems:
         raise ConfigError(problems)
@@ -53,46 +57,22 @@ def validate_model(model: type[M], raw: Any, *, path: str = "") -> M:
 
 
 def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str]]:
-    """Problems that no single value shows: references, production rules, build contexts."""
-    problems: list[tuple[str, str]] = []
+    """Problems that no single value shows: references, names, production rules, build contexts."""
+    problems = reference_problems(config.model_dump(by_alias=True))
+    problems += name_collisions(config)
     services = config.services
-    database = config.database.name if config.database else None
-    if database is not None and database in services:
-        problems.append(("database.name", f"{database!r} is also a service name; give the database its own"))
-    targets = sorted([*services, *([database] if database else [])])
     for name, svc in services.items():
         base = f"services.{name}"
-        for peer in svc.ingress_from:
-            if peer not in services:
-                problems.append(
-                    (f"{base}.ingressFrom", f"{peer!r} is not a service of this stack ({_known(services)})")
-                )
-            elif name not in services[peer].egress_to:
+        for key, source in sorted(injected_env(config, name).items()):
+            if key in svc.env:
                 problems.append(
                     (
-                        f"services.{peer}.egressTo",
-                        f"does not list {name!r}, but services.{name}.ingressFrom admits "
-                        f"{peer!r}; add {name!r} to it or remove {peer!r} from ingressFrom",
+                        f"{base}.env.{key}",
+                        f"is set by the library ({source}); remove it from env, the injected "
+                        "value would be shadowed or shadow it",
                     )
                 )
-        for peer in svc.egress_to:
-            if peer == name:
-                problems.append((f"{base}.egressTo", f"names the service itself ({name!r})"))
-            elif peer not in targets:
-                problems.append(
-                    (
-                        f"{base}.egressTo",
-                        f"{peer!r} is not a service or database of this stack ({_known(targets)})",
-                    )
-                )
-            elif peer in services and name not in services[peer].ingress_from:
-                problems.append(
-                    (
-                        f"services.{peer}.ingressFrom",
-                        f"does not list {name!r}, but services.{name}.egressTo names {peer!r}; "
-                        f"add {name!r} to it or remove {peer!r} from egressTo",
-                    )
-                )
+        problems += _opt_outs_without_exemption(config, name)
         build = svc.image.build
         if build is not None:
             context = root / build.context
@@ -135,6 +115,162 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                 f"{config.database.image!r} has no digest; production deploys only repo@sha256:<digest>",
             )
         )
+    return problems
+
+
+OPT_OUT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
+    "writableRootFilesystem": (("HARD-001", "Deployment"),),
+    "serviceAccountToken": (("HARD-002", "Deployment"), ("HARD-003", "ServiceAccount")),
+}
+"""The rules each ``optOuts`` key breaks, and the kind of object the finding is on."""
+
+
+def _opt_outs_without_exemption(config: StackConfig, service: str) -> list[tuple[str, str]]:
+    """An opt-out is a decision to break a mandatory rule: it needs the exemption that says why."""
+    problems = []
+    opt_outs = config.services[service].opt_outs.model_dump(by_alias=True)
+    for key, rules in OPT_OUT_RULES.items():
+        if not opt_outs.get(key):
+            continue
+        for rule, kind in rules:
+            if any(e.matches(rule, kind, service, config.namespace) for e in config.policy_exemptions):
+                continue
+            problems.append(
+                (
+                    f"services.{service}.optOuts.{key}",
+                    f"breaks rule {rule} and no exemption says why; add to policyExemptions: "
+                    f"{{rule: {rule}, resource: {kind}/{service}, reason: <why, and what "
+                    "replaces the control>}, or remove the opt-out",
+                )
+            )
+    return problems
+
+
+def reference_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``ingressFrom``/``egressTo`` that name no service (or database), or only one side of a link.
+
+    Works on raw stack data, tolerating values of the wrong type (those are the models'
+    errors), so it can run whether or not the models accept the rest.
+    """
+    services_raw = raw.get("services")
+    services: dict[str, Mapping[str, Any]] = {
+        str(k): v
+        for k, v in (services_raw.items() if isinstance(services_raw, Mapping) else ())
+        if isinstance(v, Mapping)
+    }
+    db_raw = raw.get("database")
+    database = None
+    if isinstance(db_raw, Mapping):
+        database = db_raw.get("name", "postgresql")
+        database = database if isinstance(database, str) else None
+
+    def names(spec: Mapping[str, Any], key: str) -> list[str]:
+        value = spec.get(key, spec.get(_snake(key)))
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    problems: list[tuple[str, str]] = []
+    targets = sorted([*services, *([database] if database else [])])
+    for name, svc in services.items():
+        base = f"services.{name}"
+        for peer in names(svc, "ingressFrom"):
+            if peer not in services:
+                problems.append(
+                    (f"{base}.ingressFrom", f"{peer!r} is not a service of this stack ({_known(services)})")
+                )
+            elif name not in names(services[peer], "egressTo"):
+                problems.append(
+                    (
+                        f"services.{peer}.egressTo",
+                        f"does not list {name!r}, but services.{name}.ingressFrom admits "
+                        f"{peer!r}; add {name!r} to it or remove {peer!r} from ingressFrom",
+                    )
+                )
+        for peer in names(svc, "egressTo"):
+            if peer == name:
+                problems.append((f"{base}.egressTo", f"names the service itself ({name!r})"))
+            elif peer not in targets:
+                problems.append(
+                    (
+                        f"{base}.egressTo",
+                        f"{peer!r} is not a service or database of this stack ({_known(targets)})",
+                    )
+                )
+            elif peer in services and name not in names(services[peer], "ingressFrom"):
+                problems.append(
+                    (
+                        f"services.{peer}.ingressFrom",
+                        f"does not list {name!r}, but services.{name}.egressTo names {peer!r}; "
+                        f"add {name!r} to it or remove {peer!r} from egressTo",
+                    )
+                )
+    return problems
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def injected_env(config: StackConfig, service: str) -> dict[str, str]:
+    """Environment variables the library sets in ``service``'s container, and why.
+
+    Keep in step with :class:`~hardened_k8s.system.ServiceSystem`; a test compares the two
+    on the rendered Deployments.
+    """
+    spec = config.services[service]
+    injected: dict[str, str] = {}
+    db = config.database
+    if db is not None and db.name in spec.egress_to:
+        injected["DATABASE_URL"] = f"read from the Secret {db.name}-url, because egressTo names {db.name!r}"
+    return injected
+
+
+def object_names(config: StackConfig) -> list[tuple[str, str, str]]:
+    """``(kind, name, key path)`` of every Kubernetes object the stack declares.
+
+    Mirrors the components' naming (:class:`~hardened_k8s.namespace.SecureNamespace`,
+    :class:`~hardened_k8s.workload.HardenedService`, :class:`~hardened_k8s.postgres.PostgreSQL`);
+    a test compares it with what the program renders.
+    """
+    found = [
+        ("Namespace", config.namespace, "namespace"),
+        ("NetworkPolicy", "default-deny", "namespace"),
+        ("NetworkPolicy", "allow-dns", "namespace"),
+    ]
+    for name, svc in config.services.items():
+        path = f"services.{name}"
+        kinds = ["ServiceAccount", "Deployment", "Service", "NetworkPolicy"]
+        if svc.autoscaling is not None:
+            kinds.append("HorizontalPodAutoscaler")
+        if (svc.autoscaling.max_replicas if svc.autoscaling else svc.min_replicas) > 1:
+            kinds.append("PodDisruptionBudget")
+        found += [(kind, name, path) for kind in kinds]
+    db = config.database
+    if db is not None:
+        found += [
+            ("Secret", f"{db.name}-credentials", "database.name"),
+            ("Secret", f"{db.name}-url", "database.name"),
+            ("ServiceAccount", db.name, "database.name"),
+            ("Service", f"{db.name}-headless", "database.name"),
+            ("Service", db.name, "database.name"),
+            ("StatefulSet", db.name, "database.name"),
+            ("NetworkPolicy", db.name, "database.name"),
+        ]
+    return found
+
+
+def name_collisions(config: StackConfig) -> list[tuple[str, str]]:
+    """Two parts of the stack that would declare the same object (one would overwrite the other)."""
+    owners: dict[tuple[str, str], str] = {}
+    problems: list[tuple[str, str]] = []
+    for kind, name, path in object_names(config):
+        first = owners.setdefault((kind, name), path)
+        if first != path:
+            problem = (
+                path,
+                f"its {kind} would be named {name!r}, the name of the {kind} of {first}; rename one of them",
+            )
+            if problem not in problems:
+                problems.append(problem)
     return problems
 
 
