@@ -26,6 +26,7 @@ SECRET_KEYS: dict[str, str] = {
 }
 """Config keys that must be set with ``pulumi config set --secret``, and what they are."""
 
+
 class StackConfigError(ConfigError, pulumi.RunError):
     """A :class:`ConfigError` that Pulumi prints as a plain message, without a traceback."""
 
