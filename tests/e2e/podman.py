@@ -45,6 +45,7 @@ TOOLS = {
     "podman": "Debian package podman",
     "catatonit": "Debian package catatonit",
     "ip": "Debian package iproute2",
+    "nsenter": "Debian package util-linux",
     "psql": "Debian package postgresql-client",
 }
 SUBNET = "10.89.77.0/24"
@@ -122,9 +123,15 @@ class Cluster:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- commands ----------------------------------------------------------------------------
+    @property
+    def enter(self) -> list[str]:
+        """Prefix running a program in the netns only (``ip netns exec`` would also remount
+        /sys, hiding the cgroup hierarchy podman needs)."""
+        return ["nsenter", f"--net=/run/netns/{self.name}"]
+
     def _ns(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["ip", "netns", "exec", self.name, *argv], check=True, capture_output=True, text=True, **kwargs
+            [*self.enter, *argv], check=True, capture_output=True, text=True, **kwargs
         )
 
     def podman_argv(self, *args: str, netns: bool = True) -> list[str]:
@@ -137,7 +144,7 @@ class Cluster:
             "--cgroup-manager", "cgroupfs",
             "--events-backend", "file",
         ]  # fmt: skip
-        return (["ip", "netns", "exec", self.name] if netns else []) + base + list(args)
+        return (self.enter if netns else []) + base + list(args)
 
     def podman(
         self,
@@ -192,7 +199,7 @@ class Cluster:
     ) -> str:
         """Run a host program inside the netns; its stdout."""
         proc = subprocess.run(
-            ["ip", "netns", "exec", self.name, *argv],
+            [*self.enter, *argv],
             capture_output=True,
             text=True,
             timeout=timeout,
