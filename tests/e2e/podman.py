@@ -130,9 +130,7 @@ class Cluster:
         return ["nsenter", f"--net=/run/netns/{self.name}"]
 
     def _ns(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.enter, *argv], check=True, capture_output=True, text=True, **kwargs
-        )
+        return subprocess.run([*self.enter, *argv], check=True, capture_output=True, text=True, **kwargs)
 
     def podman_argv(self, *args: str, netns: bool = True) -> list[str]:
         base = [

@@ -9,7 +9,7 @@ import pulumi
 import pytest
 
 from hardened_k8s.build import build_spec
-from hardened_k8s.config import DatabaseSpec, ServiceSpec
+from hardened_k8s.config import DatabaseSpec, ImageSpec, ServiceSpec
 from hardened_k8s.image import ServiceImage
 from hardened_k8s.labels import Labels
 from hardened_k8s.mock_engine import ProgramRun, Registration
@@ -125,7 +125,7 @@ def test_namespace_pins_the_given_version() -> None:
 
 
 def postgres(protect: bool) -> ProgramRun:
-    spec = DatabaseSpec(name="db", image=REF, database="shop", user="shop", protect=protect)
+    spec = DatabaseSpec(name="db", image=ImageSpec(ref=REF), database="shop", user="shop", protect=protect)
     return mocked(
         lambda: PostgreSQL(
             "pg", spec, namespace="ns", password=pulumi.Output.secret("x"), labels=labels("db")
