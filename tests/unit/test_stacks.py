@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -246,47 +248,161 @@ def test_default_deny_and_dns_egress(stack: Rendered) -> None:
     assert rule["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
 
 
-def pod_labels(stack: Rendered, name: str) -> dict[str, str]:
-    kind = "StatefulSet" if name == DB else "Deployment"
-    return stack.get(kind, name)["spec"]["template"]["metadata"]["labels"]  # type: ignore[no-any-return]
-
-
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+    """Label-selector semantics: every ``matchLabels`` pair and every ``matchExpressions`` term."""
+    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for term in selector.get("matchExpressions", []):
+        key, op, values = term["key"], term["operator"], term.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
 
 
-def admits(stack: Rendered, direction: str, subject: str, peer: str, port: int) -> bool:
-    """NetworkPolicy semantics over the rendered policies, one direction: do the policies
-    selecting ``subject`` let it receive from (Ingress) or send to (Egress) ``peer``?"""
-    subject_labels, peer_labels = pod_labels(stack, subject), pod_labels(stack, peer)
-    policies = [p["spec"] for p in stack.all("NetworkPolicy")]
+@dataclass(frozen=True)
+class Pod:
+    """A workload's pods as NetworkPolicy sees them: namespace, labels and named ports."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    ports: dict[str, int]
+
+
+def pods_of(objects: list[dict[str, Any]]) -> dict[str, Pod]:
+    return {
+        w["metadata"]["name"]: Pod(
+            w["metadata"]["name"],
+            w["metadata"]["namespace"],
+            w["spec"]["template"]["metadata"]["labels"],
+            {p["name"]: p["containerPort"] for c in containers(w) for p in c.get("ports", []) if "name" in p},
+        )
+        for w in objects
+        if w["kind"] in ("Deployment", "StatefulSet")
+    }
+
+
+def namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str, str]:
+    """The labels a namespace carries, including the name label the API server always sets."""
+    labels: dict[str, str] = {}
+    for obj in objects:
+        if obj["kind"] == "Namespace" and obj["metadata"]["name"] == namespace:
+            labels.update(obj["metadata"].get("labels", {}))
+    return {**labels, "kubernetes.io/metadata.name": namespace}
+
+
+def peer_matches(objects: list[dict[str, Any]], entry: dict[str, Any], policy_ns: str, pod: Pod) -> bool:
+    """Does one ``from``/``to`` entry of a policy in ``policy_ns`` match ``pod``?
+
+    ``namespaceSelector`` picks namespaces by their labels (``{}`` is every namespace) and,
+    with a ``podSelector`` beside it, pods there; without it the ``podSelector`` stays in the
+    policy's own namespace. An ``ipBlock`` may cover any pod address, so it counts as a match.
+    """
+    if "ipBlock" in entry:
+        return True
+    if "namespaceSelector" in entry:
+        if not selects(entry["namespaceSelector"], namespace_labels(objects, pod.namespace)):
+            return False
+    elif pod.namespace != policy_ns:
+        return False
+    return selects(entry.get("podSelector", {}), pod.labels)
+
+
+def port_matches(ports: list[dict[str, Any]], destination: Pod, port: int) -> bool:
+    """An absent or empty ``ports`` list allows every port; named ports resolve on the destination."""
+    if not ports:
+        return True
+    for p in ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        value = p.get("port")
+        number = destination.ports.get(value) if isinstance(value, str) else value
+        if (
+            value is None
+            or number == port
+            or (number is not None and number <= port <= p.get("endPort", number))
+        ):
+            return True
+    return False
+
+
+def admits(objects: list[dict[str, Any]], direction: str, subject: str, peer: str, port: int) -> bool:
+    """NetworkPolicy semantics over rendered objects, one direction: do the policies selecting
+    ``subject`` let it receive from (Ingress) or send to (Egress) ``peer`` on TCP ``port``?"""
+    pods = pods_of(objects)
+    me, other = pods[subject], pods[peer]
     applying = [
-        p for p in policies if direction in p["policyTypes"] and selects(p["podSelector"], subject_labels)
+        (p["metadata"]["namespace"], p["spec"])
+        for p in objects
+        if p["kind"] == "NetworkPolicy"
+        and p["metadata"]["namespace"] == me.namespace
+        and direction in p["spec"].get("policyTypes", ["Ingress"])
+        and selects(p["spec"]["podSelector"], me.labels)
     ]
     assert applying, f"no {direction} policy selects {subject}"
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    destination = me if direction == "Ingress" else other
     return any(
-        any(
-            selects(x.get("podSelector", {}), peer_labels) and "namespaceSelector" not in x
-            for x in rule.get(peers_key, [])
-        )
-        and any(p["port"] == port for p in rule.get("ports", []))
-        for policy in applying
-        for rule in policy.get(key, [])
+        (not rule.get(peers_key) or any(peer_matches(objects, x, ns, other) for x in rule[peers_key]))
+        and port_matches(rule.get("ports", []), destination, port)
+        for ns, spec in applying
+        for rule in spec.get(key, [])
     )
 
 
+def manifests_of(stack: Rendered) -> list[dict[str, Any]]:
+    return [copy.deepcopy(o.manifest) for o in stack.objects]
+
+
 def test_traffic_is_mcp_to_api_to_db_only(stack: Rendered) -> None:
+    objects = manifests_of(stack)
     names = {API: 8000, MCP: 8080, DB: 5432}
     expected = {(MCP, API), (API, DB)}
     for source in names:
         for target, port in names.items():
             if source == target:
                 continue
-            out = admits(stack, "Egress", source, target, port)
-            into = admits(stack, "Ingress", target, source, port)
+            out = admits(objects, "Egress", source, target, port)
+            into = admits(objects, "Ingress", target, source, port)
             allowed = (source, target) in expected
             assert (out, into) == (allowed, allowed), f"{source} -> {target}: egress {out}, ingress {into}"
+
+
+def _add_ingress_peer(objects: list[dict[str, Any]], policy: str, entry: dict[str, Any]) -> None:
+    for obj in objects:
+        if obj["kind"] == "NetworkPolicy" and obj["metadata"]["name"] == policy:
+            obj["spec"]["ingress"].append({"from": [entry], "ports": [{"protocol": "TCP", "port": 5432}]})
+            return
+    raise AssertionError(f"no NetworkPolicy {policy}")
+
+
+@pytest.mark.parametrize(
+    ("entry", "admitted"),
+    [
+        ({"namespaceSelector": {}}, True),  # every pod of every namespace
+        ({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": MCP}}}, True),
+        ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}, False),
+        ({"namespaceSelector": {"matchExpressions": [{"key": "pod-security.kubernetes.io/enforce",
+                                                      "operator": "In", "values": ["restricted"]}]}}, True),
+        ({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": API}}}, False),
+        ({"ipBlock": {"cidr": "10.0.0.0/8"}}, True),
+    ],
+)  # fmt: skip
+def test_traffic_oracle_evaluates_namespace_selectors(
+    rendered: Callable[[str], Rendered], entry: dict[str, Any], admitted: bool
+) -> None:
+    """The oracle must see a peer the render's own policies never use, so a regression in them
+    (a database admitting every namespace) cannot pass the traffic test by being skipped."""
+    objects = manifests_of(rendered("dev"))
+    assert not admits(objects, "Ingress", DB, MCP, 5432), "the committed policy already admits MCP"
+    _add_ingress_peer(objects, DB, entry)
+    assert admits(objects, "Ingress", DB, MCP, 5432) is admitted, entry
 
 
 def test_every_pod_is_selected_by_an_allow_list_matching_its_labels(stack: Rendered) -> None:
