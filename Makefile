@@ -11,7 +11,7 @@ STACK  ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv render test unit lint image-deps image-test bench clean
+.PHONY: venv render test unit lint image-deps image-test bench clean toolchain cluster cluster-down cluster-test
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,32 @@ venv: $(STAMP)
 render: venv
 	$(BIN)/python -m hardened_k8s.render $(foreach s,$(or $(STACK),$(STACKS)),--stack $(s))
 
-## test: every test tier; the image tier starts its own engine and registry, or skips
-## locally (never under CI=true) when docker.io/docker-registry/debootstrap are missing
-test: venv
+## test: every test tier; the image tier starts its own engine and registry, the cluster tier
+## its own control plane (tools from `make toolchain`); each skips locally when its tools are
+## missing, never under CI=true
+test: venv toolchain
 	$(BIN)/python -m pytest
+
+## toolchain: build pulumi, the Kubernetes provider, the control plane and KWOK from pinned Go
+## modules into ~/.cache/hardened-k8s/toolchain (seconds once cached)
+toolchain:
+	bash scripts/toolchain.sh >/dev/null
+
+## cluster / cluster-down: a local control plane with KWOK nodes in build/cluster (context
+## hardened-k8s-local; KUBECONFIG=build/cluster/kubeconfig.yaml)
+cluster: venv toolchain
+	$(BIN)/python -m tests.cluster.local start
+
+cluster-down: venv
+	$(BIN)/python -m tests.cluster.local stop
+
+## cluster-test: only the cluster tier (real pulumi preview/up/destroy of every stack)
+cluster-test: venv toolchain
+	$(BIN)/python -m pytest -m cluster tests/cluster
 
 ## unit: the mock-engine, policy and Containerfile tiers only (seconds)
 unit: venv
-	$(BIN)/python -m pytest -m "not image and not e2e"
+	$(BIN)/python -m pytest -m "not image and not cluster and not e2e"
 
 ## image-deps: the Debian packages the image tier needs (root or passwordless sudo)
 image-deps:

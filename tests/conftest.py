@@ -27,6 +27,7 @@ from hardened_k8s.mock_engine import (
     stack_names,
 )
 from hardened_k8s.render import RenderedObject, manifests
+from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "store-inventory"
@@ -69,7 +70,11 @@ def stack_file_config(stack: str) -> dict[str, Any]:
 
 def engine_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Short-keyed stack config as the engine would pass it (secrets become placeholders)."""
-    return stack_config(PROJECT, {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}})
+    return stack_config(
+        PROJECT,
+        {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}},
+        assume_secrets=RENDER_ASSUMES_SECRETS,
+    )
 
 
 def run_stack(
@@ -85,7 +90,7 @@ def run_stack(
     where a real secret value ends up.
     """
     if config is None and secrets is None:
-        return run_program(ROOT, stack, monitor=monitor)
+        return run_program(ROOT, stack, monitor=monitor, assume_secrets=RENDER_ASSUMES_SECRETS)
     values, secret_keys = engine_config(config if config is not None else stack_file_config(stack))
     for key, value in (secrets or {}).items():
         values[f"{PROJECT}:{key}"] = value

@@ -22,7 +22,10 @@ class Kube:
             base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             for resource in self.cluster.api("GET", base)["resources"]:
                 if "/" not in resource["name"]:
-                    self._plurals[(api_version, resource["kind"])] = (resource["name"], resource["namespaced"])
+                    self._plurals[(api_version, resource["kind"])] = (
+                        resource["name"],
+                        resource["namespaced"],
+                    )
         return self._plurals[key]
 
     def path(self, api_version: str, kind: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -31,7 +34,9 @@ class Kube:
         path = f"{base}/namespaces/{namespace}/{plural}" if namespaced and namespace else f"{base}/{plural}"
         return f"{path}/{name}" if name else path
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """The live object, or ``None`` when the API server has no such object."""
         try:
             return self.cluster.api("GET", self.path(api_version, kind, namespace, name))
@@ -40,7 +45,9 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, **params: str) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, **params: str
+    ) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in params.items())
         path = self.path(api_version, kind, namespace) + (f"?{query}" if query else "")
         items: list[dict[str, Any]] = self.cluster.api("GET", path)["items"]
@@ -66,7 +73,11 @@ def subset(expected: Any, actual: Any, where: str = "") -> list[str]:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where}: expected {json.dumps(expected)}, got {json.dumps(actual)}"]
-        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for p in subset(e, a, f"{where}[{i}]")]
+        return [
+            p
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for p in subset(e, a, f"{where}[{i}]")
+        ]
     if expected != actual and str(expected) != str(actual):
         return [f"{where}: expected {json.dumps(expected)}, got {json.dumps(actual)}"]
     return []

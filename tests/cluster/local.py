@@ -16,6 +16,7 @@ Everything lives in one directory and is stopped by PID. ``make cluster`` /
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -167,10 +168,8 @@ class LocalCluster:
                     break
                 time.sleep(0.1)
             else:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             del self.pids[name]
         state = self.directory / "state.json"
         if state.exists():
@@ -267,7 +266,9 @@ class LocalCluster:
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.5)
-        raise ClusterError(f"kube-apiserver not ready after {timeout:.0f}s ({last}); see {self._log('kube-apiserver')}")
+        raise ClusterError(
+            f"kube-apiserver not ready after {timeout:.0f}s ({last}); see {self._log('kube-apiserver')}"
+        )
 
     def _write_kubeconfig(self) -> None:
         config = {
@@ -305,8 +306,18 @@ class LocalCluster:
                         },
                     },
                     "status": {
-                        "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-                        "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+                        "allocatable": {
+                            "cpu": "16",
+                            "memory": "64Gi",
+                            "pods": "110",
+                            "ephemeral-storage": "100Gi",
+                        },
+                        "capacity": {
+                            "cpu": "16",
+                            "memory": "64Gi",
+                            "pods": "110",
+                            "ephemeral-storage": "100Gi",
+                        },
                     },
                 }
             )
@@ -398,7 +409,9 @@ def _collection(obj: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument(
         "--dir",

@@ -149,7 +149,11 @@ class ProjectStack:
         import sys
 
         result = subprocess.run(
-            [sys.executable, str(POLICY_PACK / "pack_config.py"), str(self.workdir / f"Pulumi.{self.name}.yaml")],
+            [
+                sys.executable,
+                str(POLICY_PACK / "pack_config.py"),
+                str(self.workdir / f"Pulumi.{self.name}.yaml"),
+            ],
             capture_output=True,
             text=True,
             env=env,

@@ -88,7 +88,10 @@ def _planned(events: list[auto.EngineEvent]) -> dict[tuple[str, str, str], str]:
         pre = event.resource_pre_event
         if pre is None or not pre.metadata.type.startswith("kubernetes:"):
             continue
-        if pre.metadata.type.startswith("kubernetes:pulumi") or pre.metadata.type == "pulumi:providers:kubernetes":
+        if (
+            pre.metadata.type.startswith("kubernetes:pulumi")
+            or pre.metadata.type == "pulumi:providers:kubernetes"
+        ):
             continue
         state = pre.metadata.new or pre.metadata.old
         inputs = (state.inputs if state else None) or {}
@@ -100,7 +103,10 @@ def _planned(events: list[auto.EngineEvent]) -> dict[tuple[str, str, str], str]:
 
 @pytest.fixture(scope="module", params=STACKS)
 def deployed(
-    request: pytest.FixtureRequest, cluster: LocalCluster, pulumi: PulumiEnv, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    cluster: LocalCluster,
+    pulumi: PulumiEnv,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployed]:
     stack: str = request.param
     started = time.monotonic()
@@ -108,7 +114,9 @@ def deployed(
     values = {key: secrets.token_urlsafe(18) for key in RENDER_ASSUMES_SECRETS}
     refs = project.use_local_cluster(values)
     password = values["databasePassword"]
-    rendered = [o.manifest for o in manifests(run_program(ROOT, stack, assume_secrets=RENDER_ASSUMES_SECRETS))]
+    rendered = [
+        o.manifest for o in manifests(run_program(ROOT, stack, assume_secrets=RENDER_ASSUMES_SECRETS))
+    ]
     state = Deployed(project, password, refs, rendered, Kube(cluster))
     state.timed("stack init + config", started)
     yield state
@@ -129,7 +137,7 @@ def test_preview_passes_policy_and_plans_what_render_writes(deployed: Deployed) 
         f"and misses {sorted(expected - set(planned))}"
     )
     assert set(planned.values()) == {"create"}, planned
-    assert result.change_summary.get("create", 0) >= len(expected)
+    assert result.change_summary.get(auto.OpType.CREATE, 0) >= len(expected)
 
 
 def test_up_creates_every_rendered_object(deployed: Deployed) -> None:
@@ -202,7 +210,7 @@ def test_second_preview_on_live_state_changes_nothing(deployed: Deployed) -> Non
     result, events = deployed.preview(expect_no_changes=True)
     changed = {k: op for k, op in _planned(events).items() if op != "same"}
     assert not changed, f"{deployed.project.name}: perpetual diff on {changed}"
-    assert set(result.change_summary) <= {"same"}, result.change_summary
+    assert set(result.change_summary) <= {auto.OpType.SAME}, result.change_summary
 
 
 def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:
@@ -212,11 +220,13 @@ def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:
     result, events = deployed.preview()
     changed = {k: op for k, op in _planned(events).items() if op != "same"}
     assert changed == {("Deployment", deployed.namespace, service): "update"}, changed
-    assert result.change_summary.get("update") == 1, result.change_summary
+    assert result.change_summary.get(auto.OpType.UPDATE) == 1, result.change_summary
     before = deployed.kube.get("apps/v1", "Deployment", service, deployed.namespace)
     assert before is not None
     started = time.monotonic()
-    deployed.stack.up(policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(deployed.project.policy_config())])
+    deployed.stack.up(
+        policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(deployed.project.policy_config())]
+    )
     deployed.timed("up (one change)", started)
     after = deployed.kube.get("apps/v1", "Deployment", service, deployed.namespace)
     assert after is not None
@@ -275,7 +285,11 @@ def test_destroy(deployed: Deployed) -> None:
     if not production:
         deployed.stack.destroy()
         deployed.timed("destroy", started)
-        left = [_identity(o) for o in deployed.rendered if o["kind"] != "Namespace" and deployed.live(o) is not None]
+        left = [
+            _identity(o)
+            for o in deployed.rendered
+            if o["kind"] != "Namespace" and deployed.live(o) is not None
+        ]
         assert not left, f"still in the cluster after destroy: {left}"
         ns = deployed.kube.get("v1", "Namespace", deployed.namespace)
         assert ns is None or ns["status"].get("phase") == "Terminating", ns

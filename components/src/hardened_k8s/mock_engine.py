@@ -16,7 +16,7 @@ import os
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,11 +151,16 @@ class ProgramRun:
         return {r.urn: r for r in self.registrations}
 
 
-def stack_config(project: str, stack_file: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    project: str, stack_file: Mapping[str, Any], *, assume_secrets: Sequence[str] = ()
+) -> tuple[dict[str, str], list[str]]:
     """The config map and secret keys the engine would hand the program.
 
     Keys are namespaced (``project:key``); structured values become JSON text, scalars
     text. A ``secure:`` value is not decrypted: it becomes :data:`SECRET_PLACEHOLDER`.
+    Each key of ``assume_secrets`` that the stack file does not set is handed over as a
+    secret :data:`SECRET_PLACEHOLDER` too: stack files carry no secret until a deployer runs
+    ``pulumi config set --secret``, and the offline engine never needs the value.
     """
     values: dict[str, str] = {}
     secret_keys: list[str] = []
@@ -170,6 +175,12 @@ def stack_config(project: str, stack_file: Mapping[str, Any]) -> tuple[dict[str,
             values[full] = "true" if value else "false"
         else:
             values[full] = json.dumps(value)
+    # Only keys the file leaves unset: one set in plain text stays plain (and is refused).
+    for key in assume_secrets:
+        full = key if ":" in key else f"{project}:{key}"
+        if full not in values:
+            values[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
     return values, secret_keys
 
 
@@ -228,17 +239,19 @@ def run_program(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     monitor: RecordingMonitor | None = None,
+    assume_secrets: Sequence[str] = (),
 ) -> ProgramRun:
     """Run ``project_dir/__main__.py`` for ``stack`` on the mock engine.
 
     ``config``/``secret_keys`` replace the stack file's config when given (tests use them
-    to feed bad or secret values). Exceptions of the program, such as a config error,
-    propagate unchanged after the runtime is shut down; pass your own ``monitor`` to see
-    what had been registered by then.
+    to feed bad or secret values); otherwise the stack file's config is used, with
+    ``assume_secrets`` as in :func:`stack_config`. Exceptions of the program, such as a
+    config error, propagate unchanged after the runtime is shut down; pass your own
+    ``monitor`` to see what had been registered by then.
     """
     project, stack_file = load_stack_file(project_dir, stack)
     if config is None:
-        config, secret_keys = stack_config(project, stack_file)
+        config, secret_keys = stack_config(project, stack_file, assume_secrets=assume_secrets)
 
     def program() -> None:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")

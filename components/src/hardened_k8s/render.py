@@ -30,13 +30,14 @@ from .mock_engine import (
     SECRET_PLACEHOLDER,
     ProgramRun,
     Registration,
+    load_stack_file,
     placeholder_digest,
     run_program,
     unwrap_secrets,
 )
 from .policy import Exemption, Report, evaluate, format_report
 from .policy.schema import SchemaError, validate_objects
-from .stack_config import read_stack_settings
+from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
 # libyaml's emitter writes the same YAML as the pure-Python one, several times faster.
@@ -281,7 +282,9 @@ def render_stack(
     out_dir = out_root / stack
     try:
         settings = check_settings(project_dir, stack)
-        run = run_program(project_dir, stack)
+        _, stack_file = load_stack_file(project_dir, stack)
+        unset = [key for key in RENDER_ASSUMES_SECRETS if not _sets(stack_file, key)]
+        run = run_program(project_dir, stack, assume_secrets=unset)
         objects = manifests(run)
         duplicates = duplicate_objects(objects)
         if duplicates:
@@ -293,6 +296,11 @@ def render_stack(
         remove_stale(out_dir)
         raise
     stdout.write(summary(run))
+    for key in unset:
+        stdout.write(
+            f"\nNote: secret {key} is not set in Pulumi.{stack}.yaml; rendered as {SECRET_PLACEHOLDER}. "
+            f"Before a deploy: pulumi config set --stack {stack} --secret {key} <value>\n"
+        )
     checks = check(objects, settings)
     if checks.failed:
         removed = remove_stale(out_dir)
@@ -306,6 +314,11 @@ def render_stack(
 
 
 _STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
+def _sets(stack_file: dict[str, Any], key: str) -> bool:
+    """Whether the stack file sets ``key`` (namespaced by any project)."""
+    return any(k.split(":", 1)[-1] == key for k in (stack_file.get("config") or {}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,13 @@ SECRET_KEYS: dict[str, str] = {
 }
 """Config keys that must be set with ``pulumi config set --secret``, and what they are."""
 
+RENDER_ASSUMES_SECRETS: tuple[str, ...] = ("databasePassword", "authToken")
+"""Secrets the offline render treats as set when the stack file does not hold them yet.
+
+Stack files are committed without secrets (their ciphertext depends on the deployer's
+secrets provider); the render never needs a secret's value, only that it is a secret.
+"""
+
 
 class StackConfigError(ConfigError, pulumi.RunError):
     """A :class:`ConfigError` that Pulumi prints as a plain message, without a traceback."""
