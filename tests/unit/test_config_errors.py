@@ -212,6 +212,33 @@ CASES: list[tuple[str, Edit, str, str]] = [
         f"{API}.env.DATABASE_URL",
         "is set by the library",
     ),
+    *[
+        (
+            f"env colliding with the injected {key}",
+            set_path(S, service, "env", value={key: "hand-written"}),
+            f"services.{service}.env.{key}",
+            f"is set by the library ({why}",
+        )
+        for service, key, why in (
+            (SI, "PORT", "from services.store-inventory.port"),
+            ("mcp-store-inventory", "PORT", "from services.mcp-store-inventory.port"),
+            ("mcp-store-inventory", "STORE_INVENTORY_URL", "the URL of 'store-inventory'"),
+            ("mcp-store-inventory", "AUTH_TOKEN", "read from the Secret mcp-store-inventory-auth"),
+            ("mcp-store-inventory", "ALLOWED_HOSTS", "the exposed host"),
+        )
+    ],
+    (
+        "TLS secret named like the library's auth Secret",
+        set_path(S, "mcp-store-inventory", "expose", "tlsSecretName", value="mcp-store-inventory-auth"),
+        f"{MCP}.expose.tlsSecretName",
+        "is the Secret the library writes for services.mcp-store-inventory.bearerAuth, not a certificate",
+    ),
+    (
+        "TLS secret named like the database credentials",
+        set_path(S, "mcp-store-inventory", "expose", "tlsSecretName", value=f"{DB}-credentials"),
+        f"{MCP}.expose.tlsSecretName",
+        "is the Secret the library writes for database.name",
+    ),
     (
         "service named like the namespace's DNS policy",
         lambda c: c["services"].update({"allow-dns": {"image": {"ref": REF}, "port": 9000, "replicas": 1}}),

@@ -117,6 +117,7 @@ def test_declared_object_names_are_rendered(stack_name: str, rendered: Callable[
     have = {(o.manifest["kind"], o.manifest["metadata"]["name"]) for o in stack.objects}
     declared = {(kind, name) for kind, name, _ in object_names(_stack_model(stack_name))}
     assert declared - have == set(), f"{stack_name}: the config checks expect objects that are not rendered"
+    assert have - declared == set(), f"{stack_name}: rendered objects the name-collision checks do not know"
 
 
 @pytest.mark.parametrize("stack_name", STACKS)
@@ -127,3 +128,5 @@ def test_injected_env_is_injected(stack_name: str, rendered: Callable[[str], Ren
         names = {e["name"] for e in containers[service].get("env", [])}
         expected = set(injected_env(config, service))
         assert expected <= names, f"{service}: {expected - names} declared injected but not set"
+        unknown = names - expected - set(config.services[service].env)
+        assert unknown == set(), f"{service}: injects {unknown}, which an env entry could shadow unnoticed"

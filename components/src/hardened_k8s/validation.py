@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .config import ConfigError, StackConfig, is_pinned
+from .network import Peer
+from .postgres import URL_KEY
+from .workload import AUTH_TOKEN_KEY, peer_url_env
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -213,14 +216,23 @@ def _snake(key: str) -> str:
 def injected_env(config: StackConfig, service: str) -> dict[str, str]:
     """Environment variables the library sets in ``service``'s container, and why.
 
-    Keep in step with :class:`~hardened_k8s.system.ServiceSystem`; a test compares the two
-    on the rendered Deployments.
+    Keep in step with :class:`~hardened_k8s.system.ServiceSystem` and
+    :class:`~hardened_k8s.workload.HardenedService`; a test compares the two on the rendered
+    Deployments (every variable not in ``env`` must be listed here, and nothing more).
     """
     spec = config.services[service]
-    injected: dict[str, str] = {}
+    injected: dict[str, str] = {"PORT": f"from services.{service}.port"}
     db = config.database
     if db is not None and db.name in spec.egress_to:
-        injected["DATABASE_URL"] = f"read from the Secret {db.name}-url, because egressTo names {db.name!r}"
+        injected[URL_KEY] = f"read from the Secret {db.name}-url, because egressTo names {db.name!r}"
+    for peer in spec.egress_to:
+        if peer in config.services:
+            key, _ = peer_url_env(Peer(peer, {}, config.services[peer].port))
+            injected[key] = f"the URL of {peer!r}, because egressTo names it"
+    if spec.bearer_auth:
+        injected[AUTH_TOKEN_KEY] = f"read from the Secret {service}-auth, because bearerAuth is set"
+    if spec.expose is not None:
+        injected["ALLOWED_HOSTS"] = "the exposed host and the Service names, because expose is set"
     return injected
 
 
@@ -239,6 +251,10 @@ def object_names(config: StackConfig) -> list[tuple[str, str, str]]:
     for name, svc in config.services.items():
         path = f"services.{name}"
         kinds = ["ServiceAccount", "Deployment", "Service", "NetworkPolicy"]
+        if svc.expose is not None:
+            kinds.append("Ingress")
+        if svc.bearer_auth:
+            found.append(("Secret", f"{name}-auth", f"{path}.bearerAuth"))
         if svc.autoscaling is not None:
             kinds.append("HorizontalPodAutoscaler")
         if (svc.autoscaling.max_replicas if svc.autoscaling else svc.min_replicas) > 1:
@@ -271,6 +287,18 @@ def name_collisions(config: StackConfig) -> list[tuple[str, str]]:
             )
             if problem not in problems:
                 problems.append(problem)
+    # A TLS Secret is the deployer's, referenced by name; one the library writes is never a certificate.
+    created = {name: path for kind, name, path in object_names(config) if kind == "Secret"}
+    for name, svc in config.services.items():
+        if svc.expose is not None and svc.expose.tls_secret_name in created:
+            problems.append(
+                (
+                    f"services.{name}.expose.tlsSecretName",
+                    f"{svc.expose.tls_secret_name!r} is the Secret the library writes for "
+                    f"{created[svc.expose.tls_secret_name]}, not a certificate; name the Secret "
+                    "that holds your tls.crt and tls.key",
+                )
+            )
     return problems
 
 
