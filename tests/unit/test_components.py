@@ -188,6 +188,10 @@ def test_image_component_builds_exactly_the_build_spec() -> None:
     assert tag.inputs["targetImage"] == "quay.io/ecosystem-appeng/store-api:1.2.3"
     push = one(run, "docker:index/registryImage:RegistryImage")
     assert push.inputs["name"] == "quay.io/ecosystem-appeng/store-api:1.2.3"
+    # A new digest replaces the push; the old manifest (also the old sha-<rev> image) must stay.
+    assert push.inputs["keepRemotely"] is True, push.inputs
+    assert "digest" in push.inputs["triggers"]
+    assert "keepRemotely" not in image.inputs  # docker.Image never deletes from the registry
     assert SECRET_SIG in repr(push.inputs["authConfig"])
 
 

@@ -22,7 +22,10 @@ class ServiceImage(pulumi.ComponentResource):
     in pull requests have no registry side effects); ``pulumi up`` builds with BuildKit,
     pushes the primary ``sha-<revision>`` tag and then the version tag. ``ref`` is
     ``repo@sha256:<digest>`` as reported by the registry, so a Deployment that runs it
-    changes if and only if the pushed image changed. Credentials are used only when
+    changes if and only if the pushed image changed. Nothing pushed is ever deleted: ``docker.Image``
+    leaves the registry alone on destroy (pulumi-docker 5), and the version tag's
+    ``RegistryImage`` keeps its manifest (``keep_remotely``) when it is replaced by a new
+    digest or destroyed, so every ``sha-<revision>`` image stays pullable. Credentials are used only when
     ``registry_password`` is given; it must be a Pulumi secret and is never exported.
     """
 
@@ -81,8 +84,11 @@ class ServiceImage(pulumi.ComponentResource):
                 f"{name}-push-{tag}",
                 name=tagged.target_image,
                 auth_config=auth,
-                # Re-push the moving tag whenever the digest behind it changes.
+                # Re-push the moving tag whenever the digest behind it changes. Replacing (or
+                # destroying) this resource must not delete the manifest it pushed: that digest
+                # is also the `sha-<revision>` image older ReplicaSets and rollbacks pull.
                 triggers={"digest": image.repo_digest},
+                keep_remotely=True,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[tagged]),
             )
         self.register_outputs({"ref": self.ref})
