@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .local import ClusterError, LocalCluster, missing_tools, temporary_cluster
+from .local import ClusterError, IngressStatus, LocalCluster, missing_tools, temporary_cluster
 from .pulumi_cli import PulumiEnv, pulumi_env
 
 
@@ -43,7 +43,8 @@ def cluster() -> Iterator[LocalCluster]:
     except ClusterError as exc:
         pytest.fail(f"local cluster did not start: {exc}", pytrace=False)
     try:
-        yield local
+        with IngressStatus(local):
+            yield local
     finally:
         local.stop()
 

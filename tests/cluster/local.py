@@ -26,6 +26,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -356,14 +357,20 @@ class LocalCluster:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One request to the API server as the administrator (used before clients exist)."""
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """One request to the API server as the administrator."""
         context = ssl.create_default_context(cafile=str(self._pki("ca.crt")))
         request = urllib.request.Request(
             f"{self.server}{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": content_type},
         )
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             result: dict[str, Any] = json.loads(response.read())
@@ -401,6 +408,44 @@ class LocalCluster:
         state = json.loads((directory / "state.json").read_text())
         cluster = cls(directory, pids=dict(state["pids"]), api_port=state["api_port"])
         return cluster
+
+
+class IngressStatus:
+    """What an ingress controller does to Ingresses of its class: publish an address.
+
+    The local cluster runs no ingress controller, and ``pulumi up`` waits for an Ingress
+    until its ``status.loadBalancer`` has an address; this thread writes 127.0.0.1 there,
+    as a controller bound to the loopback address would.
+    """
+
+    def __init__(self, cluster: LocalCluster, interval: float = 1.0) -> None:
+        self.cluster = cluster
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingress-status", daemon=True)
+
+    def __enter__(self) -> IngressStatus:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(OSError, KeyError):
+                for ingress in self.cluster.api("GET", "/apis/networking.k8s.io/v1/ingresses")["items"]:
+                    if (ingress.get("status") or {}).get("loadBalancer", {}).get("ingress"):
+                        continue
+                    meta = ingress["metadata"]
+                    self.cluster.api(
+                        "PATCH",
+                        f"/apis/networking.k8s.io/v1/namespaces/{meta['namespace']}/ingresses/"
+                        f"{meta['name']}/status",
+                        {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}},
+                        content_type="application/merge-patch+json",
+                    )
 
 
 def _collection(obj: dict[str, Any]) -> str:
