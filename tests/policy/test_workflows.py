@@ -103,18 +103,33 @@ def test_deploy_workflow_graph() -> None:
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     assert deploy["concurrency"]["cancel-in-progress"] is False
     jobs = deploy["jobs"]
-    assert set(jobs) == {"stacks", "staging", "production"}
+    assert set(jobs) == {"stacks", "build", "staging", "production"}
     find = "\n".join(s.get("run", "") for s in jobs["stacks"]["steps"])
     assert "scripts/stacks.py --production false" in find and "scripts/stacks.py --production true" in find
-    assert jobs["staging"]["needs"] == "stacks"
-    assert jobs["production"]["needs"] == ["stacks", "staging"]
+    assert jobs["staging"]["needs"] == ["stacks", "build"]
+    assert jobs["production"]["needs"] == ["stacks", "build", "staging"]
     assert jobs["production"]["environment"] == "production"
+    # Build once: one job pushes, with the registry credentials; the deploy jobs only pin digests.
+    runs = {name: "\n".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
+    pushers = [
+        n for n, job in jobs.items() if any(s["uses"].startswith("docker/login-action@") for s in _uses(job))
+    ]
+    assert pushers == ["build"], pushers
+    assert [n for n, r in runs.items() if "scripts/images.py" in r and " publish " in r] == ["build"]
+    assert jobs["build"]["outputs"]["images"] == "${{ steps.publish.outputs.images }}"
     for name, job in jobs.items():
-        if name == "stacks":
+        if name in ("stacks", "build"):
             continue
+        assert "REGISTRY_PASSWORD" not in json.dumps(job), f"{name} can push"
+        [pin] = [s for s in job["steps"] if "scripts/images.py" in s.get("run", "")]
+        assert pin["env"]["IMAGES"] == "${{ needs.build.outputs.images }}", name
+        assert 'pin --stack "${{ matrix.stack }}"' in pin["run"], name
+        steps = job["steps"]
+        up = next(i for i, s in enumerate(steps) if s.get("with", {}).get("command") == "up")
+        assert steps.index(pin) < up, f"{name}: pulumi up runs before the digests are pinned"
         assert job["strategy"]["matrix"]["stack"] == f"${{{{ fromJSON(needs.stacks.outputs.{name}) }}}}"
         assert job["concurrency"]["group"] == "pulumi-stack-${{ matrix.stack }}"
-        [pulumi] = [s for s in _uses(job) if s["uses"].startswith("pulumi/actions@v6")]
+        [pulumi] = [s for s in _uses(job) if s["uses"].startswith("pulumi/actions@v6") and "with" in s]
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
         assert pulumi["with"]["policyPacks"] == "policy"
