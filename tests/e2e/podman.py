@@ -10,7 +10,8 @@ Everything lives in throwaway places this module creates and removes:
   select it (``--network NET:alias=<service>``), which is how clients find
   ``store-inventory-postgresql`` and ``store-inventory`` as in a cluster.
 
-podman plays Secrets, Deployments (one pod per replica) and PersistentVolumeClaims itself.
+podman plays Deployments (one pod per replica) and PersistentVolumeClaims itself, and gets
+each Secret's data through ``podman secret create`` (:meth:`Cluster.create_secret`).
 It has no StatefulSet controller, so :func:`statefulset_pods` does what that controller does,
 and nothing more: the pod ``<name>-0`` from ``spec.template`` unchanged, plus the claim
 ``<claim>-<name>-0`` from each volume claim template, mounted under the template's name.
@@ -19,6 +20,7 @@ podman does not run readiness, liveness or startup probes; :func:`probe` runs th
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import copy
@@ -36,8 +38,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypeVar
-
-import yaml
 
 T = TypeVar("T")
 
@@ -172,7 +172,9 @@ class Cluster:
         """``podman kube play`` the objects, with the Service names ``aliases`` on the network."""
         path = Path(tempfile.mkstemp(prefix="kube-", suffix=".yaml", dir=self.workdir)[1])
         try:
-            path.write_text(yaml.safe_dump_all(list(objects), sort_keys=False))
+            # JSON documents (JSON is YAML): podman keeps a played Secret's document as the
+            # secret's data and parses it as JSON when a secretKeyRef reads it.
+            path.write_text("\n---\n".join(json.dumps(obj) for obj in objects) + "\n")
             path.chmod(0o600)
             network = self.name + "".join(
                 f":alias={a}" if i == 0 else f",alias={a}" for i, a in enumerate(aliases)
@@ -182,6 +184,26 @@ class Cluster:
             )
         finally:
             path.unlink(missing_ok=True)  # it may hold a Secret
+
+    def create_secret(self, secret: Mapping[str, Any]) -> None:
+        """Store a Secret's data for ``secretKeyRef``, as a JSON map of base64 values.
+
+        That map is what podman 4.3 reads for a ``secretKeyRef`` (and what the API server
+        stores as ``data``); a Secret given to ``kube play`` is kept as YAML, which that
+        lookup cannot parse. The values go over stdin, never on a command line.
+        """
+        data = dict(secret.get("data") or {})
+        for key, value in (secret.get("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        proc = subprocess.run(
+            self.podman_argv("secret", "create", secret["metadata"]["name"], "-"),
+            input=json.dumps(data),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise PodmanError(f"podman secret create exited {proc.returncode}:\n{proc.stderr[-2000:]}")
 
     def call(self, fn: Callable[[], T], timeout: float | None = None) -> T:
         """Run ``fn`` on a thread inside the netns; its result."""

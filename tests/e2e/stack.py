@@ -10,8 +10,7 @@ program as secret config, as ``pulumi`` would after decrypting them.
 The rendered files keep secrets redacted (``<secret>``). The Secret objects handed to
 podman are the one exception, made explicitly by :func:`secret_manifest` from the program's
 own registration: the SDK marks each secret value, and only the values this run generated
-are there. They go to podman through a mode-0600 temporary file that is removed at once,
-never to ``build/`` or a log.
+are there. They go to podman's secret store over stdin, never to a file, ``build/`` or a log.
 """
 
 from __future__ import annotations
@@ -167,8 +166,9 @@ class RunningStack:
     def play(self) -> None:
         """Secrets, then the StatefulSet's claim and pod, then every Deployment."""
         self.played_at = time.monotonic()
-        secrets_ = [secret_manifest(o) for o in self.objects if o.manifest["kind"] == "Secret"]
-        self.cluster.play(secrets_)
+        for obj in self.objects:
+            if obj.manifest["kind"] == "Secret":
+                self.cluster.create_secret(secret_manifest(obj))
         for sts in self.of_kind("StatefulSet"):
             labels = sts["spec"]["template"]["metadata"]["labels"]
             self.cluster.play(statefulset_pods(sts), aliases=self._aliases(labels))
