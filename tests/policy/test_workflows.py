@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +71,18 @@ def test_pr_workflow_graph() -> None:
 
     preview = jobs["preview"]
     assert set(preview["needs"]) == {"stacks", "lint", "test", "render-diff"}
-    assert preview["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    assert preview["environment"] == "preview"
+    assert preview["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PREVIEW_PULUMI_ACCESS_TOKEN }}"
     [pulumi] = [s for s in _uses(preview) if s["uses"].startswith("pulumi/actions@v6")]
     assert pulumi["if"] == "env.PULUMI_ACCESS_TOKEN != ''"
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert "stacks" in preview["needs"]
-    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.all) }}"
-    assert discovered_stacks(runs["stacks"]) == stack_names(ROOT)
+    assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.preview) }}"
+    [find] = [s for s in jobs["stacks"]["steps"] if s.get("id") == "find"]
+    assert discovered_stacks(find["run"]) == stack_names(ROOT)
+    [only] = [s for s in jobs["stacks"]["steps"] if s.get("id") == "preview"]
+    assert "scripts/stacks.py --production false" in only["run"], "pull requests preview production"
     assert 'STACKS="' not in runs["render-diff"], "render-diff must render every stack"
     text = (WORKFLOWS / "pr.yml").read_text()
     assert "docker/login-action" not in text and "command: up" not in text, "pr.yml must not push"
@@ -148,3 +154,86 @@ def test_stack_lists_split_by_production() -> None:
     assert listed() == stack_names(ROOT)
     assert listed("--production", "true") == production
     assert sorted(listed("--production", "false") + production) == stack_names(ROOT)
+
+
+SECRET_RE = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
+FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+def _triggers(workflow: dict[str, Any]) -> set[str]:
+    on = workflow["on"]
+    return {on} if isinstance(on, str) else set(on)
+
+
+def pull_request_secret_problems(workflows: dict[str, dict[str, Any]]) -> list[str]:
+    """Every way a job triggered by a pull request could read a production secret.
+
+    Production secrets are the ones deploy.yml reads (its build, staging and production jobs);
+    pull-request jobs may read only ``PREVIEW_*`` secrets (the ``preview`` environment), only in
+    jobs that never run for a fork, and never all secrets at once.
+    """
+    deploy_secrets = set(SECRET_RE.findall(json.dumps(workflows["deploy.yml"])))
+    problems: list[str] = []
+    if not deploy_secrets:
+        problems.append("deploy.yml reads no secret; the check would prove nothing")
+    for file, workflow in workflows.items():
+        triggers = _triggers(workflow)
+        if "pull_request_target" in triggers:
+            problems.append(
+                f"{file}: pull_request_target runs pull-request code with the repository's secrets"
+            )
+        if "pull_request" not in triggers:
+            continue
+        if SECRET_RE.search(json.dumps(workflow.get("env", {}))):
+            problems.append(f"{file}: workflow-level env reads a secret, so every job can")
+        for name, job in workflow["jobs"].items():
+            text = json.dumps(job)
+            where = f"{file}:{name}"
+            if (
+                "secrets: inherit" in text
+                or job.get("secrets") == "inherit"
+                or re.search(r"secrets\s*\[", text)
+            ):
+                problems.append(f"{where}: hands over secrets wholesale")
+            if "toJSON(secrets)" in text.replace(" ", ""):
+                problems.append(f"{where}: reads every secret (toJSON(secrets))")
+            used = set(SECRET_RE.findall(text)) - {"GITHUB_TOKEN"}
+            if job.get("environment") not in (None, "preview"):
+                problems.append(f"{where}: uses environment {job['environment']!r}")
+            for secret in sorted(used & deploy_secrets):
+                problems.append(f"{where}: reads {secret}, a secret of deploy.yml")
+            for secret in sorted(used - deploy_secrets):
+                if not secret.startswith("PREVIEW_"):
+                    problems.append(f"{where}: reads {secret}, not a PREVIEW_ secret")
+            if used and job.get("environment") != "preview":
+                problems.append(f"{where}: reads secrets outside the preview environment")
+            if used and FORK_GUARD not in str(job.get("if", "")):
+                problems.append(f"{where}: reads secrets and also runs for forks")
+    return problems
+
+
+def test_no_pull_request_job_can_read_a_production_secret() -> None:
+    workflows = {path.name: _load(path.name) for path in FILES}
+    assert pull_request_secret_problems(workflows) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda wf: wf["jobs"]["preview"]["env"].update(KC="${{ secrets.KUBECONFIG }}"), "reads KUBECONFIG"),
+        (lambda wf: wf["jobs"]["preview"].update({"if": "true"}), "also runs for forks"),
+        (lambda wf: wf["jobs"]["preview"].update(environment="production"), "uses environment 'production'"),
+        (
+            lambda wf: wf["jobs"]["test"].update(env={"T": "${{ secrets.PREVIEW_KUBECONFIG }}"}),
+            "outside the preview",
+        ),
+        (lambda wf: wf.update(env={"T": "${{ secrets.REGISTRY_PASSWORD }}"}), "workflow-level env"),
+        (lambda wf: wf.update(on={"pull_request_target": None}), "pull_request_target"),
+        (lambda wf: wf["jobs"]["lint"].update(env={"ALL": "${{ toJSON(secrets) }}"}), "every secret"),
+    ],
+)
+def test_the_secret_check_catches_a_leak(change: Callable[[dict[str, Any]], object], problem: str) -> None:
+    workflows = {path.name: _load(path.name) for path in FILES}
+    change(workflows["pr.yml"])
+    found = pull_request_secret_problems(workflows)
+    assert any(problem in p for p in found), found
