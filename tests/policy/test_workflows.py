@@ -62,7 +62,12 @@ def test_pr_workflow_graph() -> None:
     jobs = pr["jobs"]
     assert {"lint", "test", "render-diff", "preview"} <= set(jobs)
     runs = {name: "\n".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
-    assert "make lint" in runs["lint"] and "make test" in runs["test"]
+    assert "make lint" in runs["lint"] and "bash scripts/ci-test.sh" in runs["test"]
+    # The hosted runner is a non-root user with sudo: the script runs every tier, root-only ones via sudo.
+    ci_test = (ROOT / "scripts" / "ci-test.sh").read_text()
+    for marker in ('-m "not image and not e2e and not cluster"', '-m "image or e2e"', "-m cluster"):
+        assert marker in ci_test, marker
+    assert "sudo -n" in ci_test and "sudo bash scripts/ci-e2e-deps.sh" in runs["test"]
     assert "make render" in runs["render-diff"] and "diff -ru" in runs["render-diff"]
     assert "GITHUB_STEP_SUMMARY" in runs["render-diff"]
     assert any(s["uses"].startswith("actions/upload-artifact@") for s in _uses(jobs["render-diff"]))
