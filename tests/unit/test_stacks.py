@@ -217,6 +217,55 @@ def test_dev_and_prod_differ_as_configured(
                 )
 
 
+def place(constraints: list[dict[str, Any]], nodes: dict[str, set[str]], replicas: int) -> dict[str, int]:
+    """The scheduler's PodTopologySpread filter for ``replicas`` pods with no tolerations.
+
+    ``nodes`` maps node name to its taints' effects. A pod fits a node if the node is not
+    tainted ``NoSchedule`` and, for every ``DoNotSchedule`` hostname constraint, placing it
+    keeps (count + 1 - minimum over the domains) within ``maxSkew``; the domains are every
+    node, or with ``nodeTaintsPolicy: Honor`` only the nodes the pod tolerates.
+    """
+    placed = dict.fromkeys(nodes, 0)
+    schedulable = [n for n, taints in nodes.items() if "NoSchedule" not in taints]
+    for _ in range(replicas):
+        fits = []
+        for node in schedulable:
+            ok = True
+            for c in constraints:
+                if c["topologyKey"] != "kubernetes.io/hostname" or c["whenUnsatisfiable"] != "DoNotSchedule":
+                    continue
+                honor = c.get("nodeTaintsPolicy", "Ignore") == "Honor"
+                domains = schedulable if honor else list(nodes)
+                ok &= placed[node] + 1 - min(placed[d] for d in domains) <= c["maxSkew"]
+            if ok:
+                fits.append(node)
+        if not fits:
+            break
+        placed[min(fits, key=lambda n: placed[n])] += 1
+    return placed
+
+
+def test_prod_hpa_maximum_schedules_on_a_small_cluster_with_a_tainted_node(
+    rendered: Callable[[str], Rendered],
+) -> None:
+    stack = rendered("prod")
+    cluster = {"control-plane": {"NoSchedule"}, "node-a": set(), "node-b": set(), "node-c": set()}
+    for name in (API, MCP):
+        pod = stack.get("Deployment", name)["spec"]["template"]["spec"]
+        constraints = pod["topologySpreadConstraints"]
+        for c in constraints:
+            assert (c["nodeTaintsPolicy"], c["nodeAffinityPolicy"]) == ("Honor", "Honor"), (name, c)
+        hostname = [c for c in constraints if c["topologyKey"] == "kubernetes.io/hostname"]
+        assert [(c["whenUnsatisfiable"], c["maxSkew"]) for c in hostname] == [("DoNotSchedule", 1)], name
+        high = stack.get("HorizontalPodAutoscaler", name)["spec"]["maxReplicas"]
+        placed = place(constraints, cluster, high)
+        assert sum(placed.values()) == high, f"{name}: {high} replicas, only {placed} scheduled"
+        assert max(placed.values()) - min(v for n, v in placed.items() if n != "control-plane") <= 1
+        # The same constraints counting the tainted node as a domain strand all but three pods.
+        ignored = [{**c, "nodeTaintsPolicy": "Ignore"} for c in constraints]
+        assert sum(place(ignored, cluster, high).values()) == 3, "the oracle does not model taints"
+
+
 def test_prod_is_sized_above_dev(rendered: Callable[[str], Rendered]) -> None:
     def cpu_limit(stack: str) -> str:
         c = rendered(stack).get("Deployment", API)["spec"]["template"]["spec"]["containers"][0]

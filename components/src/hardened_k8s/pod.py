@@ -165,7 +165,11 @@ def topology_spread(selector: Mapping[str, str]) -> list[k8s.core.v1.TopologySpr
     """Spread replicas across zones (best effort) and nodes (required, skew 1).
 
     ``pod-template-hash`` in ``matchLabelKeys`` makes each rollout spread on its own rather
-    than counting the old ReplicaSet's pods.
+    than counting the old ReplicaSet's pods. ``nodeTaintsPolicy`` and ``nodeAffinityPolicy``
+    ``Honor``: nodes these pods cannot run on (a tainted control plane, a drained node) are
+    not domains. Counted as empty domains they would cap every other node at ``maxSkew`` pods
+    and strand the rest as Pending; honoured, skew 1 over the nodes that can take the pods
+    fits any replica count (the HPA's maximum included) on a cluster of two or three nodes.
     """
     return [
         k8s.core.v1.TopologySpreadConstraintArgs(
@@ -174,6 +178,8 @@ def topology_spread(selector: Mapping[str, str]) -> list[k8s.core.v1.TopologySpr
             when_unsatisfiable=when,
             label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
             match_label_keys=["pod-template-hash"],
+            node_taints_policy="Honor",
+            node_affinity_policy="Honor",
         )
         for key, when in (
             ("topology.kubernetes.io/zone", "ScheduleAnyway"),
