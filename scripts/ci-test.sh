@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}" PIP_DISABLE_PIP_VERSION_CHECK=1
+# Tools installed from PyPI (actionlint, hadolint) live in the virtualenv's bin, as in the Makefile.
+export PATH="$PWD/venv/bin:$PATH"
 
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then
