@@ -2,8 +2,7 @@
 
 :func:`render` runs the real ``__main__.py`` on the mock engine (as ``python -m
 hardened_k8s.render`` does) with the dev stack's config, changed only where a local run must
-differ: every image is ``image.ref`` to the digest the local registry serves, and the API
-runs a fixed number of replicas (so several start at once against the empty database). The
+differ: every image is ``image.ref`` to the digest the local registry serves. The
 secrets ``databasePassword`` and ``authToken`` are generated per run and handed to the
 program as secret config, as ``pulumi`` would after decrypting them.
 
@@ -40,8 +39,12 @@ STACK = "dev"
 API = "store-inventory"
 MCP = "mcp-store-inventory"
 DB = "store-inventory-postgresql"
-API_REPLICAS = 3
-"""API pods started at once against the empty database (migrations must run exactly once)."""
+RACE_REPLICAS = 3
+"""API containers started at once against an empty database (migrations must run once).
+
+podman 4.3's kube play publishes every containerPort on the host (here: the test's netns),
+so a Deployment's second replica cannot bind; the race runs the API image directly instead.
+"""
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,13 @@ class Secrets:
 
 
 def e2e_config(image_refs: Mapping[str, str]) -> dict[str, Any]:
-    """The dev stack's config (short keys) with local images and fixed API replicas."""
+    """The dev stack's config (short keys) with every image a local digest."""
     data = yaml.safe_load((ROOT / f"Pulumi.{STACK}.yaml").read_text())
     config = {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in data["config"].items()}
     config = {k: v for k, v in config.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
     config["database"]["image"] = {"ref": image_refs["postgresql"]}
     for name, service in config["services"].items():
         service["image"] = {"ref": image_refs[name]}
-    api = config["services"][API]
-    api.pop("autoscaling", None)
-    api["replicas"] = API_REPLICAS
     return config
 
 

@@ -15,11 +15,12 @@ import traceback
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from .podman import wait_for
-from .stack import API, API_REPLICAS, DB, MCP, RunningStack
+from .stack import API, DB, MCP, RACE_REPLICAS, RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,6 @@ def every_pod(stack: RunningStack) -> list[tuple[str, str]]:
 # -- the pods run under their rendered security context ------------------------------------------
 def test_every_workload_runs(stack: RunningStack) -> None:
     assert set(stack.workloads) == {API, MCP, DB}
-    assert len(stack.workloads[API].pods) == API_REPLICAS
     print(f"\nkube play -> all {len(every_pod(stack))} pods Ready: {stack.ready_seconds:.1f}s")
 
 
@@ -120,11 +120,52 @@ def test_database_url_comes_from_the_secret(stack: RunningStack) -> None:
 def test_schema_created_exactly_once(stack: RunningStack) -> None:
     rows = stack.psql("SELECT version, applied_by FROM schema_migrations ORDER BY version")
     assert len(rows.splitlines()) == 1 and rows.startswith("1|"), rows
-    logs = [stack.cluster.logs(stack.workloads[API].container(p)) for p in stack.workloads[API].pods]
-    applied = [log for log in logs if "schema migrations applied: 1" in log]
-    up_to_date = [log for log in logs if "schema up to date" in log]
-    assert len(applied) == 1 and len(up_to_date) == API_REPLICAS - 1, logs
-    assert "already exists" not in "".join(logs)
+
+
+def test_replicas_starting_at_once_migrate_exactly_once(stack: RunningStack) -> None:
+    """Several API containers (the rendered image, UID and env) start at once on an empty database."""
+    api = stack.workloads[API].container_spec
+    owner = stack.run_config_database()["user"]
+    stack.psql(f'CREATE DATABASE race OWNER "{owner}"')
+    url = f"postgresql://{owner}:{quote(stack.generated.database_password, safe='')}@{DB}:5432/race"
+    names = [f"race-{i}" for i in range(RACE_REPLICAS)]
+    uid = str(api["securityContext"]["runAsUser"])
+    argv = [
+        "run", "--detach", "--network", stack.cluster.name, "--read-only", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges", "--user", f"{uid}:{uid}", "--tmpfs", "/tmp",
+        "--env", "DATABASE_URL", "--env", f"PORT={api['ports'][0]['containerPort']}",
+    ]  # fmt: skip
+    threads = [
+        threading.Thread(
+            target=stack.cluster.podman,
+            args=(*argv, "--name", n, api["image"]),
+            kwargs={"env": {"DATABASE_URL": url}},
+        )
+        for n in names
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    try:
+
+        def settled() -> list[str] | None:
+            logs = [stack.cluster.logs(n) for n in names]
+            done = all("schema migrations applied" in log or "schema up to date" in log for log in logs)
+            return logs if done else None
+
+        logs = wait_for("every replica migrated", settled, 90)
+        assert sum("schema migrations applied: 1" in log for log in logs) == 1, logs
+        assert sum("schema up to date" in log for log in logs) == RACE_REPLICAS - 1, logs
+        assert "already exists" not in "".join(logs)
+        rows = stack.cluster.ns_run(
+            ["psql", "--no-psqlrc", "-At", "-h", stack.ip(stack.workloads[DB].pods[0]), "-U", owner,
+             "-d", "race", "-c", "SELECT count(*) FROM schema_migrations"],
+            env={"PGPASSWORD": stack.generated.database_password},
+        ).strip()  # fmt: skip
+        assert rows == "1"
+    finally:
+        stack.cluster.podman("rm", "--force", *names, check=False)
 
 
 # -- MCP -> API -> PostgreSQL -----------------------------------------------------------------------
