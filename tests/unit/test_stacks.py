@@ -501,7 +501,12 @@ def test_api_reads_database_url_from_secret_by_service_name(stack: Rendered) -> 
 @pytest.mark.parametrize(("stack_name", "kept"), [("dev", False), ("prod", True)])
 def test_prod_data_is_protected(rendered: Callable[[str], Rendered], stack_name: str, kept: bool) -> None:
     stack = rendered(stack_name)
-    for kind, name in (("StatefulSet", DB), ("Secret", f"{DB}-credentials")):
+    (namespace,) = stack.all("Namespace")
+    for kind, name in (
+        ("StatefulSet", DB),
+        ("Secret", f"{DB}-credentials"),
+        ("Namespace", namespace["metadata"]["name"]),
+    ):
         reg = stack.registration(kind, name)
         assert (reg.protect, reg.retain_on_delete) == (kept, kept), (stack_name, kind)
     assert not stack.registration("Deployment", API).protect

@@ -31,7 +31,9 @@ class SecureNamespace(pulumi.ComponentResource):
     """Namespace with PSA ``restricted``, a default-deny NetworkPolicy and DNS egress.
 
     After this, a pod in the namespace can resolve names through kube-dns and nothing else
-    until a workload's own NetworkPolicy allows it.
+    until a workload's own NetworkPolicy allows it. ``protect`` sets Pulumi ``protect`` and
+    ``retain_on_delete`` on the Namespace: deleting a namespace deletes every object in it,
+    volume claims included, so the namespace of protected data must be protected like it.
     """
 
     namespace_name: pulumi.Output[str]
@@ -44,6 +46,7 @@ class SecureNamespace(pulumi.ComponentResource):
         namespace: str,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         labels: Mapping[str, str] | None = None,
+        protect: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("hardened-k8s:namespace:SecureNamespace", name, None, opts)
@@ -54,7 +57,7 @@ class SecureNamespace(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace, labels={**common, **pod_security_labels(kubernetes_version)}
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         self.namespace_name = ns.metadata.name
         for role, spec in (("default-deny", network.default_deny()), ("allow-dns", network.dns_egress())):

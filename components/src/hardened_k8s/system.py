@@ -78,6 +78,8 @@ class ServiceSystem(pulumi.ComponentResource):
             namespace=config.namespace,
             kubernetes_version=version,
             labels={"app.kubernetes.io/part-of": config.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+            # Deleting the namespace would delete the database's claims: protect it like them.
+            protect=config.database is not None and config.database.protect,
             opts=child,
         )
         ns = namespace.namespace_name
