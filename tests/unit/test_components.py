@@ -156,6 +156,22 @@ def test_postgres_url_uses_service_name_and_is_secret() -> None:
     assert "postgresql://shop:x@db:5432/shop" in repr(url.inputs["stringData"])
 
 
+@pytest.mark.parametrize(
+    ("sslmode", "suffix"), [(None, "/shop'"), ("verify-full", "/shop?sslmode=verify-full'")]
+)
+def test_postgres_url_carries_the_configured_sslmode(sslmode: str | None, suffix: str) -> None:
+    spec = DatabaseSpec.model_validate(
+        {"name": "db", "image": REF, "database": "shop", "user": "shop", "sslmode": sslmode}
+    )
+    run = mocked(
+        lambda: PostgreSQL(
+            "pg", spec, namespace="ns", password=pulumi.Output.secret("x"), labels=labels("db")
+        )
+    )
+    url = next(r for r in run.registrations if r.name == "pg-url")
+    assert f"postgresql://shop:x@db:5432{suffix}" in repr(url.inputs["stringData"]), url.inputs
+
+
 def test_image_component_builds_exactly_the_build_spec() -> None:
     spec = build_spec(
         "store-api",

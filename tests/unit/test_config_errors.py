@@ -260,6 +260,12 @@ CASES: list[tuple[str, Edit, str, str]] = [
         f"its Service would be named '{SI}', the name of the Service of services.{SI}",
     ),
     (
+        "database sslmode libpq does not know",
+        set_path("database", "sslmode", value="on"),
+        "database.sslmode",
+        "Input should be 'disable', 'allow', 'prefer', 'require', 'verify-ca' or 'verify-full'",
+    ),
+    (
         "database name too long for a StatefulSet",
         set_path("database", "name", value="d" * 53),
         "database.name",

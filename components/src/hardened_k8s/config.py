@@ -9,7 +9,7 @@ into these models, with secrets kept as Pulumi secrets, is ``hardened_k8s.stack_
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -404,6 +404,10 @@ class DatabaseSpec(StrictModel):
     protect: bool = Field(
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
+    )
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None,
+        description="libpq sslmode in the clients' DATABASE_URL. Default: unset (libpq's prefer).",
     )
 
     @field_validator("image", mode="before")

@@ -77,6 +77,7 @@ class PostgreSQL(pulumi.ComponentResource):
                 ":",
                 password.apply(lambda value: quote(value, safe="")),
                 f"@{spec.name}:{PORT}/{spec.database}",
+                f"?sslmode={spec.sslmode}" if spec.sslmode else "",
             )
         )
         url_secret = k8s.core.v1.Secret(
