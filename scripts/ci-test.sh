@@ -23,7 +23,8 @@ echo "== unit, policy and Containerfile tiers as $(id -un)"
 venv/bin/python -m pytest -q -m "not image and not e2e and not cluster"
 
 echo "== image and e2e tiers as root${as_root:+ (sudo -n)}"
-"${as_root[@]}" env "PATH=$PATH" PYTHONDONTWRITEBYTECODE=1 \
+# A user's PATH has no sbin directories, where Debian puts dockerd and debootstrap.
+"${as_root[@]}" env "PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin" PYTHONDONTWRITEBYTECODE=1 \
     venv/bin/python -m pytest -q -p no:cacheprovider -m "image or e2e" tests/image tests/e2e
 
 echo "== cluster tier as $(id -un)"
