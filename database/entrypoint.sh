@@ -29,8 +29,17 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 fi
 unset POSTGRES_PASSWORD
 
+# The socket directory is an emptyDir; a runtime that mounts it root-owned 0755 (podman's
+# kube play does) leaves TCP only, which is all the clients and probes use.
+sockets=/var/run/postgresql
+if ! touch "$sockets/.probe" 2>/dev/null; then
+    echo "$sockets is not writable; listening on TCP only"
+    sockets=""
+fi
+rm -f "$sockets/.probe" 2>/dev/null || true
+
 exec postgres -D "$PGDATA" \
     -c listen_addresses='*' \
-    -c unix_socket_directories=/var/run/postgresql \
+    -c unix_socket_directories="$sockets" \
     -c logging_collector=off \
     "$@"

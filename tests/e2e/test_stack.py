@@ -93,7 +93,11 @@ def test_only_rendered_volumes_are_writable(stack: RunningStack, workload: str) 
     script = f'for d in {probe}; do if touch "$d/.w" 2>/dev/null; then rm -f "$d/.w"; echo "$d"; fi; done'
     code, out = stack.cluster.exec(w.container(w.pods[0]), "sh", "-c", script)
     assert code == 0, out
-    assert sorted(set(out.split())) == sorted(set(mounts)), f"writable: {out.split()}, rendered: {mounts}"
+    writable = set(out.split())
+    # Only rendered volumes are writable (podman mounts some emptyDirs root-owned 0755, where
+    # Kubernetes makes them 0777, so a rendered one may be read-only here; never the reverse).
+    assert writable <= set(mounts), f"writable outside the rendered volumes: {sorted(writable - set(mounts))}"
+    assert "/tmp" in writable or "/tmp" not in mounts, "the /tmp emptyDir is writable"
 
 
 @pytest.mark.parametrize("kind", ["startupProbe", "readinessProbe", "livenessProbe"])
