@@ -74,22 +74,6 @@ def object_from_resource(resource_type: str, props: Mapping[str, Any], name: str
     )
 
 
-INPUTS_KEY = "__inputs"
-"""Where pulumi-kubernetes keeps, in a resource's outputs, the object the program declared."""
-
-
-def declared_props(props: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object as declared, from a resource's outputs (what a stack policy is handed).
-
-    Stack policies see outputs: the live object, with what the API server defaulted and what
-    controllers set (``spec.replicas`` chosen by an HPA, ``status``). The rules judge what the
-    program declares, so they read the declared object that pulumi-kubernetes checkpoints
-    beside the live one. Properties without it (inputs, other providers) are used as they are.
-    """
-    declared = props.get(INPUTS_KEY)
-    return declared if isinstance(declared, Mapping) else props
-
-
 def _exemptions(rule: Rule, config: Mapping[str, Any]) -> list[Exemption]:
     """The rule's exemptions from its policy config, validated by the stack config's model."""
     return [Exemption.model_validate({**entry, "rule": rule.id}) for entry in config.get("exemptions") or []]
@@ -127,7 +111,7 @@ def _stack_policy(rule: StackRule) -> StackValidationPolicy:
         objs: list[K8sObject] = []
         urns: dict[int, str] = {}
         for resource in args.resources:
-            obj = object_from_resource(resource.resource_type, declared_props(resource.props), resource.name)
+            obj = object_from_resource(resource.resource_type, resource.props, resource.name)
             if obj is not None:
                 objs.append(obj)
                 urns[id(obj)] = resource.urn

@@ -51,6 +51,40 @@ def plain(value: Any) -> Any:
     return value
 
 
+def declares(obj: K8sObject, *path: str) -> bool:
+    """Whether whoever deploys ``obj`` declares the field at ``path`` (e.g. spec, replicas).
+
+    Rules judge what the deployer declares, but policies see objects in two shapes. A
+    declared object (the render's, or a resource's inputs) holds exactly what was declared.
+    A live object (the outputs a CrossGuard stack policy sees) also holds what the API server
+    defaulted and what controllers wrote; there ``metadata.managedFields`` says who set each
+    field, and a field counts as declared when a manager that writes the object itself owns
+    it. Writes through a subresource do not count: an HPA or ``kubectl scale`` sets
+    ``spec.replicas`` through ``scale``, and controllers write ``status``.
+    """
+    managed = as_list(as_map(obj.get("metadata")).get("managedFields"))
+    if not managed:
+        value: Any = obj
+        for key in path:
+            if key not in as_map(value):
+                return False
+            value = as_map(value)[key]
+        return True
+    for entry in managed:
+        entry = as_map(entry)
+        if entry.get("subresource"):
+            continue
+        node = as_map(entry.get("fieldsV1"))
+        for key in path:
+            child = node.get(f"f:{key}")
+            if child is None:
+                break
+            node = as_map(child)
+        else:
+            return True
+    return False
+
+
 def kind_of(obj: K8sObject) -> str:
     return str(obj.get("kind") or "")
 

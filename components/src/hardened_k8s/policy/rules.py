@@ -51,6 +51,7 @@ from .objects import (
     as_list,
     as_map,
     containers,
+    declares,
     index_by,
     kind_of,
     labels_of,
@@ -1096,7 +1097,7 @@ def _stack_replicas_unset(objs: Sequence[K8sObject]) -> list[tuple[K8sObject, st
             "unset so every apply does not reset the HPA's choice",
         )
         for obj, _ in _workloads(objs)
-        if _hpa_targets(objs, obj) and "replicas" in as_map(obj.get("spec"))
+        if _hpa_targets(objs, obj) and declares(obj, "spec", "replicas")
     ]
 
 
