@@ -158,7 +158,11 @@ def test_replicas_starting_at_once_migrate_exactly_once(stack: RunningStack) -> 
             done = all("schema migrations applied" in log or "schema up to date" in log for log in logs)
             return logs if done else None
 
-        logs = wait_for("every replica migrated", settled, 90)
+        try:
+            logs = wait_for("every replica migrated", settled, 90)
+        except AssertionError as exc:
+            tails = "\n".join(f"--- {n}\n{stack.cluster.logs(n)[-1500:]}" for n in names)
+            raise AssertionError(f"{exc}\n{tails}") from None
         assert sum("schema migrations applied: 1" in log for log in logs) == 1, logs
         assert sum("schema up to date" in log for log in logs) == RACE_REPLICAS - 1, logs
         assert "already exists" not in "".join(logs)
@@ -281,7 +285,14 @@ def test_postgresql_restart_drops_and_restores_readiness(stack: RunningStack) ->
         assert stack.run_probe(API, pod, "livenessProbe").ok, "liveness must not depend on the database"
     finally:
         stack.cluster.podman("start", db.container(db.pods[0]))
-    wait_for("API ready again", lambda: stack.ready(API, pod), 90)
+    try:
+        wait_for("API ready again", lambda: stack.ready(API, pod), 90)
+    except AssertionError as exc:
+        tails = "\n".join(
+            f"--- {c}\n{stack.cluster.logs(c)[-2000:]}"
+            for c in (db.container(db.pods[0]), api.container(pod))
+        )
+        raise AssertionError(f"{exc}\n{tails}") from None
     (again,) = stack.mcp([("get_product", {"product_id": kept["id"]})])
     assert again["sku"] == sku, "data lives on the volume"
 
