@@ -73,6 +73,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 opts=child,
             )
             return built.ref
+
         namespace = SecureNamespace(
             f"{name}-namespace",
             namespace=config.namespace,
