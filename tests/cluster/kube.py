@@ -57,14 +57,17 @@ class Kube:
 def subset(expected: Any, actual: Any, where: str = "") -> list[str]:
     """Where ``actual`` differs from ``expected``, ignoring what only ``actual`` has.
 
-    The API server adds defaults (``protocol: TCP``, ``policyTypes``...); every field the
-    manifest declares must be there with the same value. Lists compare item by item.
+    The API server adds defaults (``protocol: TCP``, ``policyTypes``...) and drops empty
+    lists and maps; every other field the manifest declares must be there with the same
+    value. Lists compare item by item.
     """
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [f"{where}: expected a map, got {json.dumps(actual)}"]
         problems: list[str] = []
         for key, value in expected.items():
+            if key not in actual and value in ({}, [], None):
+                continue  # the API server omits empty lists and maps (omitempty)
             if key not in actual:
                 problems.append(f"{where}.{key}: missing (expected {json.dumps(value)})")
             else:

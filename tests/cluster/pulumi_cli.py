@@ -15,6 +15,8 @@ import hashlib
 import os
 import runpy
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class ProjectStack:
     def __init__(self, pulumi: PulumiEnv, stack: str, workdir: Path) -> None:
         self.name = stack
         self.workdir = workdir
+        self.env = pulumi.env
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -99,6 +102,18 @@ class ProjectStack:
             pulumi_command=auto.PulumiCommand(str(toolchain_dir()), skip_version_check=True),
         )
         self.stack = auto.Stack.create(stack, workspace)
+
+    def cli(self, *args: str) -> str:
+        """Run ``pulumi <args> --stack <stack>`` in the project copy; its standard output."""
+        result = subprocess.run(
+            [str(toolchain_dir() / "bin" / "pulumi"), *args, "--stack", self.name, "--non-interactive"],
+            cwd=self.workdir,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout
 
     def config(self, key: str) -> Any:
         """A committed config value by short key (``services``, ``database``...)."""
@@ -145,9 +160,6 @@ class ProjectStack:
         """The policy pack config written from this stack's file by ``policy/pack_config.py``."""
         out = self.workdir / f"policy-config.{self.name}.json"
         env = {**os.environ, "PYTHONPATH": str(POLICY_PACK)}
-        import subprocess
-        import sys
-
         result = subprocess.run(
             [
                 sys.executable,

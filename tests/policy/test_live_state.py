@@ -52,7 +52,11 @@ def _run(policy: StackValidationPolicy, resources: list[dict[str, Any]]) -> list
         for r in resources
     ]
     found: list[str] = []
-    policy.validate(StackValidationArgs(bag, None), lambda message, urn=None: found.append(message))
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    policy.validate(StackValidationArgs(bag, None), report)
     return found
 
 
