@@ -1,5 +1,13 @@
 #!/bin/sh
-# Initialise the data directory on first start, then run the server in the foreground.
+# Initialise the data directory on first start, then run the server until it is told to stop.
+#
+# Shutdown: the container runtime stops a container with SIGTERM (Kubernetes, unless told
+# otherwise) or the image's STOPSIGNAL. PostgreSQL's own reading of SIGTERM is a "smart"
+# shutdown, which waits for every client to disconnect: with the API's pooled connections
+# open that never happens, so the kubelet would SIGKILL it at the end of the grace period
+# and the next start would run crash recovery. So the server is this script's child and
+# SIGTERM and SIGINT both become a fast shutdown (SIGINT to postgres: roll back open
+# transactions, disconnect clients, checkpoint, exit 0); SIGQUIT stays an immediate shutdown.
 #
 # Environment: PGDATA (a directory on the data volume), POSTGRES_USER, POSTGRES_DB and
 # POSTGRES_PASSWORD (from a Secret). The password reaches initdb through a file in /tmp (an
@@ -38,8 +46,20 @@ if ! touch "$sockets/.probe" 2>/dev/null; then
 fi
 rm -f "$sockets/.probe" 2>/dev/null || true
 
-exec postgres -D "$PGDATA" \
+postgres -D "$PGDATA" \
     -c listen_addresses='*' \
     -c unix_socket_directories="$sockets" \
     -c logging_collector=off \
-    "$@"
+    "$@" &
+server=$!
+trap 'kill -INT "$server" 2>/dev/null || true' TERM INT
+trap 'kill -QUIT "$server" 2>/dev/null || true' QUIT
+
+# A trapped signal interrupts wait; wait again until the server itself has exited.
+status=0
+while :; do
+    status=0
+    wait "$server" || status=$?
+    kill -0 "$server" 2>/dev/null || break
+done
+exit "$status"
