@@ -42,7 +42,7 @@ CONTEXT = "hardened-k8s-local"
 ZONES = {"kwok-node-1": "zone-a", "kwok-node-2": "zone-b", "kwok-node-3": "zone-a"}
 """Fake nodes and their ``topology.kubernetes.io/zone``."""
 PERSISTENT_VOLUMES = 6
-"""Pre-created 10Gi PVs (no class), enough for the database claims of both stacks."""
+"""Pre-created 100Gi PVs (no class), enough for the database claims of both stacks."""
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
@@ -121,6 +121,9 @@ class LocalCluster:
                     # Node IPAM would need a pod CIDR per node; KWOK assigns pod IPs itself.
                     "--controllers=*,-nodeipam",
                     "--concurrent-deployment-syncs=2",
+                    # A loaded 2-core machine can delay KWOK's lease renewals past the default
+                    # 40 s; a node marked NotReady would take every pod's readiness with it.
+                    "--node-monitor-grace-period=2m",
                 ],
             )
             self._spawn(
@@ -142,6 +145,9 @@ class LocalCluster:
                     f"--kubeconfig={self.kubeconfig}",
                     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                     "--node-ip=127.0.0.1",
+                    # Heartbeats through node leases; without them the node lifecycle
+                    # controller marks the nodes NotReady after its grace period.
+                    "--node-lease-duration-seconds=40",
                     "--cidr=10.244.0.1/16",
                     "--server-address=127.0.0.1:0",
                     *config,
@@ -329,7 +335,7 @@ class LocalCluster:
                     "kind": "PersistentVolume",
                     "metadata": {"name": f"local-pv-{i}"},
                     "spec": {
-                        "capacity": {"storage": "10Gi"},
+                        "capacity": {"storage": "100Gi"},
                         "accessModes": ["ReadWriteOnce"],
                         "persistentVolumeReclaimPolicy": "Delete",
                         "hostPath": {"path": f"/var/lib/hardened-k8s-local/pv-{i}"},
