@@ -29,6 +29,9 @@ CACHE="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardened-k8s/toolchain}"
 BIN="$CACHE/bin"
 SRC="$CACHE/src"
 mkdir -p "$BIN" "$SRC"
+# One build at a time per cache: a second caller waits, then finds the binaries built.
+exec 9>"$CACHE/.lock"
+flock 9
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
 # The checksum database has no record of the provider's untagged commit; its hash is still
@@ -164,7 +167,7 @@ build_kubernetes
 
 log "done in $(( $(date +%s) - started ))s"
 "$BIN/pulumi" version | sed 's/^/  pulumi /' >&2
-"$BIN/pulumi-resource-kubernetes" -version 2>&1 | head -1 | sed 's/^/  pulumi-resource-kubernetes /' >&2 || true
+echo "  pulumi-resource-kubernetes $(cat "$BIN/.pulumi-resource-kubernetes.version")" >&2
 for b in kube-apiserver kube-controller-manager kube-scheduler; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
 "$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/  /' >&2
 etcd --version 2>&1 | head -1 | sed 's/^/  /' >&2
