@@ -29,7 +29,10 @@ render: venv
 ## test: every test tier; the image tier starts its own engine and registry, the cluster tier
 ## its own control plane (tools from `make toolchain`); each skips locally when its tools are
 ## missing, never under CI=true
-test: venv toolchain
+test: venv
+	@# Without Go or root for etcd the toolchain cannot be built: the cluster tier then skips
+	@# (a failure under CI=true, where the tier must run).
+	bash scripts/toolchain.sh >/dev/null || [ -z "$$CI" ] || exit 1
 	$(BIN)/python -m pytest
 
 ## toolchain: build pulumi, the Kubernetes provider, the control plane and KWOK from pinned Go
