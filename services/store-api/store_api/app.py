@@ -85,18 +85,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """Readiness: migrations done and ``SELECT 1`` succeeds, else 503 (no traffic is routed here)."""
-        if not db.schema_ready:
-            return JSONResponse(
-                {"status": "unavailable", "database": "not migrated"},
-                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
+        """Readiness: ``SELECT 1`` succeeds and migrations are done, else 503 (no traffic is routed here)."""
         try:
             await db.ping()
         except Exception as exc:
-            log.warning("readiness check failed: %s", exc)
+            log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"},
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        if not db.schema_ready:
+            return JSONResponse(
+                {"status": "unavailable", "database": "not migrated"},
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         return JSONResponse({"status": "ready", "database": "ok"})

@@ -2,6 +2,8 @@
 
 The pool is created with ``min_size=0`` so the process starts (and answers ``/health``) while
 PostgreSQL is still unreachable; every query connects on demand, bounded by the connect timeout.
+A failed readiness check expires the pool's connections, so after PostgreSQL restarts the
+next requests connect to the new server instead of failing on the old connections.
 
 Migrations run in the background after startup (:meth:`Database.migrate_until_done`), retrying
 until PostgreSQL answers. Each run takes a PostgreSQL advisory lock first, so when several
@@ -91,10 +93,20 @@ class Database:
             yield conn
 
     async def ping(self) -> None:
-        """Run ``SELECT 1`` within the connect timeout; raises if PostgreSQL cannot answer."""
-        async with asyncio.timeout(self._settings.connect_timeout):
-            async with self._require_pool().acquire() as conn:
-                await conn.fetchval("SELECT 1")
+        """Run ``SELECT 1`` within the connect timeout; raises if PostgreSQL cannot answer.
+
+        On failure every pooled connection is expired: after PostgreSQL restarts, the pool's
+        idle connections point at the old server, and each would otherwise fail one request
+        before the pool replaced it. The next acquire connects afresh.
+        """
+        pool = self._require_pool()
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout):
+                async with pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+        except Exception:
+            await pool.expire_connections()
+            raise
 
     async def migrate(self) -> list[int]:
         """Apply the pending migrations under the advisory lock; the versions applied here."""
@@ -132,7 +144,12 @@ class Database:
             try:
                 applied = await self.migrate()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("migrations not run yet (%s); retrying in %.0fs", exc, retry_seconds)
+                log.warning(
+                    "migrations not run yet (%s: %s); retrying in %.0fs",
+                    type(exc).__name__,
+                    exc,
+                    retry_seconds,
+                )
                 await asyncio.sleep(retry_seconds)
                 continue
             if applied:
