@@ -20,7 +20,7 @@ from ..image.engine import missing_tools as missing_image_tools
 from .images import Image, build_stack_images
 from .podman import Cluster
 from .podman import missing_tools as missing_podman_tools
-from .stack import RunningStack, Secrets, e2e_config, render
+from .stack import API, DB, RunningStack, Secrets, e2e_config, render
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,5 +68,8 @@ def stack(stack_images: dict[str, Image]) -> Iterator[RunningStack]:
                 for w in running.workloads.values()
                 for p in w.pods
             )
-            raise AssertionError(f"{exc}\n{logs}") from None
+            api = running.workloads[API]
+            lookup = f"import socket; print(socket.getaddrinfo('{DB}', 5432)[0][4])"
+            dns = cluster.exec(api.container(api.pods[0]), "python", "-c", lookup, timeout=20)
+            raise AssertionError(f"{exc}\n{logs}\n--- {DB} from {API}: {dns}") from None
         yield running

@@ -25,6 +25,7 @@ import concurrent.futures
 import contextlib
 import copy
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -50,6 +51,11 @@ TOOLS = {
 }
 SUBNET = "10.89.77.0/24"
 CLONE_NEWNET = 0x40000000
+LOCK = Path("/run/lock/hardened-k8s-e2e.lock")
+"""Held while a :class:`Cluster` exists. podman 4.3's netavark keeps one aardvark-dns and one
+IPAM database per host (``/run/containers/networks``), whatever ``--root``/``--runroot`` say:
+a second run at the same time would find aardvark-dns already serving from the first run's
+network namespace, and its pods could not resolve each other. So runs take turns."""
 
 
 class PodmanError(RuntimeError):
@@ -82,9 +88,11 @@ class Cluster:
     name: str = field(default_factory=lambda: f"hk8s-e2e-{os.getpid()}")
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hk8s-e2e-")))
     _pool: concurrent.futures.ThreadPoolExecutor | None = None
+    _lock: int | None = None
 
     def __enter__(self) -> Self:
         try:
+            self._take_turn()
             subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
             self._ns(["ip", "link", "set", "lo", "up"])
             (self.workdir / "networks").mkdir()
@@ -101,6 +109,16 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _take_turn(self) -> None:
+        """Wait until no other run on this host holds :data:`LOCK`, then hold it."""
+        LOCK.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"\nanother e2e run holds {LOCK}; waiting for it", flush=True)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -121,6 +139,9 @@ class Cluster:
             ["umount", "--recursive", "--lazy", str(self.workdir)], check=False, capture_output=True
         )
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
 
     # -- commands ----------------------------------------------------------------------------
     @property
@@ -254,7 +275,39 @@ class Cluster:
         return proc.returncode, proc.stdout + proc.stderr
 
     def logs(self, container: str) -> str:
-        return self.podman("logs", container, check=False)
+        """The container's output, both streams: ``podman logs`` writes what the container
+        wrote to stderr (Python's logging, uvicorn's server messages) to its own stderr."""
+        proc = subprocess.run(
+            self.podman_argv("logs", container),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+        )
+        return proc.stdout
+
+    def exits(self, container: str, since: float) -> list[tuple[int, float]]:
+        """Each time ``container`` exited since ``since`` (epoch seconds): exit status and time.
+
+        Read from podman's event log, because a pod's restart policy (``Always`` for a
+        Deployment) starts the container again at once, before ``podman wait`` could see it.
+        """
+        out = self.podman(
+            "events",
+            "--since", str(int(since) - 1),
+            "--until", str(int(time.time()) + 1),
+            "--filter", f"container={container}",
+            "--filter", "event=died",
+            "--format", "{{.ContainerExitCode}} {{.Time.UnixNano}}",
+            timeout=60,
+        )  # fmt: skip
+        found = []
+        for line in out.splitlines():
+            code, nanos = line.split()
+            when = int(nanos) / 1e9
+            if when >= since:
+                found.append((int(code), when))
+        return found
 
 
 def statefulset_pods(sts: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -194,14 +194,22 @@ class RunningStack:
     def wait_all_ready(self, timeout: float = 300) -> float:
         """Poll every pod's readiness probe; seconds from kube play until all passed."""
         pending = {(w, p) for w, wl in self.workloads.items() for p in wl.pods}
+        last: dict[tuple[str, str], ProbeResult] = {}
 
         def check() -> bool:
             for item in sorted(pending):
-                if self.ready(*item):
+                last[item] = self.run_probe(*item, "readinessProbe")
+                if last[item].ok:
                     pending.discard(item)
             return not pending
 
-        wait_for(f"pods ready ({sorted(pending)} pending)", check, timeout, interval=0.25)
+        try:
+            wait_for("pods ready", check, timeout, interval=0.25)
+        except AssertionError as exc:
+            details = "; ".join(
+                f"{pod}: {last[(w, pod)].detail}" for w, pod in sorted(pending) if (w, pod) in last
+            )
+            raise AssertionError(f"{exc}; not ready: {details}") from None
         self.ready_seconds = time.monotonic() - self.played_at
         return self.ready_seconds
 
@@ -256,6 +264,10 @@ async def _mcp_calls(
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
+        # The SDK validates a result against the tool's output schema and lists the tools
+        # to learn it, after the call, unless they were listed already. Listing them first
+        # keeps each call one request (a server shutting down refuses new ones).
+        await client.list_tools()
         for tool, args in calls:
             result = await client.call_tool(tool, args)
             if result.is_error:
@@ -289,6 +301,7 @@ async def _mcp_session_timings(
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
+        await client.list_tools()  # as in _mcp_calls: every timed call is one request
         for tool, args in calls:
             started = time.perf_counter()
             result = await client.call_tool(tool, args)
