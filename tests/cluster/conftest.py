@@ -7,36 +7,21 @@ stacks against :class:`~tests.cluster.local.LocalCluster`. They need the binarie
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ..tiers import unavailable
 from .local import ClusterError, IngressStatus, LocalCluster, missing_tools, temporary_cluster
 from .pulumi_cli import PulumiEnv, pulumi_env
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "cluster: pulumi preview/up/destroy of the stacks on a local control plane "
-        "(needs scripts/toolchain.sh; skipped without it, a failure under CI)",
-    )
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail when running under CI, where the tier must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"cluster tier cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     missing = missing_tools()
     if missing:
-        unavailable("missing " + ", ".join(missing) + "; run scripts/toolchain.sh")
+        unavailable("cluster", "missing " + ", ".join(missing) + "; run scripts/toolchain.sh")
     local = temporary_cluster()
     try:
         local.start()

@@ -17,34 +17,20 @@ from hardened_k8s.render import manifests
 
 from ..image.engine import Harness, git_revision
 from ..image.engine import missing_tools as missing_image_tools
+from ..tiers import unavailable
 from .images import Image, build_stack_images
 from .podman import Cluster
 from .podman import missing_tools as missing_podman_tools
 from .stack import API, DB, RunningStack, Secrets, e2e_config, render
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "e2e: runs the rendered stack with podman kube play (needs podman, catatonit, psql and "
-        "the image tier's tools; skipped without them, a failure under CI)",
-    )
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail when running under CI, where the tier must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"e2e tier cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def stack_images() -> Iterator[dict[str, Image]]:
     missing = missing_image_tools() + missing_podman_tools()
     if missing:
-        unavailable("missing " + ", ".join(missing) + "; scripts/ci-e2e-deps.sh installs them")
+        unavailable("e2e", "missing " + ", ".join(missing) + "; scripts/ci-e2e-deps.sh installs them")
     if os.geteuid() != 0:
-        unavailable("network namespaces, dockerd and podman's bridge need root")
+        unavailable("e2e", "network namespaces, dockerd and podman's bridge need root")
     with Harness() as harness:
         images = build_stack_images(harness, git_revision())
         yield images

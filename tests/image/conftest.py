@@ -15,32 +15,18 @@ import pytest
 
 from hardened_k8s.build import BuildSpec
 
+from ..tiers import unavailable
 from .engine import SERVICES, BuildResult, Harness, Service, git_revision, missing_tools
 from .engine import service_spec as make_spec
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "image: builds, pushes and runs the real service images (needs dockerd, docker-registry, "
-        "debootstrap; skipped without them, a failure under CI)",
-    )
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or fail when running under CI, where the tier must run."""
-    if os.environ.get("CI"):
-        pytest.fail(f"image tier cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def harness() -> Iterator[Harness]:
     missing = missing_tools()
     if missing:
-        unavailable("missing " + ", ".join(missing) + "; scripts/ci-image-deps.sh installs them")
+        unavailable("image", "missing " + ", ".join(missing) + "; scripts/ci-image-deps.sh installs them")
     if not os.environ.get("DOCKER_HOST") and os.geteuid() != 0:
-        unavailable("starting dockerd and running debootstrap need root (or set DOCKER_HOST)")
+        unavailable("image", "starting dockerd and running debootstrap need root (or set DOCKER_HOST)")
     with Harness() as h:
         yield h
 

@@ -22,7 +22,7 @@ import pytest
 
 from hardened_k8s.build import BuildSpec, build_spec
 
-from .conftest import unavailable
+from ..tiers import unavailable
 from .engine import REGISTRY, Harness
 
 pytestmark = pytest.mark.image
@@ -47,7 +47,7 @@ Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[bytes]"]
 def run(harness: Harness) -> Iterator[Run]:
     """Run the script's commands against the tier's engine (``docker`` CLI) and registry."""
     if shutil.which("docker") is None or shutil.which("skopeo") is None:
-        unavailable("the docker CLI and skopeo are needed (scripts/ci-image-deps.sh)")
+        unavailable("image", "the docker CLI and skopeo are needed (scripts/ci-image-deps.sh)")
     host = os.environ.get("DOCKER_HOST") or f"unix://{harness.workdir / 'engine' / 'docker.sock'}"
     env = {**os.environ, "DOCKER_HOST": host}
 
