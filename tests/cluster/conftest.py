@@ -7,6 +7,7 @@ stacks against :class:`~tests.cluster.local.LocalCluster`. They need the binarie
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def cluster() -> Iterator[LocalCluster]:
             yield local
     finally:
         local.stop()
+        shutil.rmtree(local.directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
