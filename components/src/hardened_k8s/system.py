@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pulumi
 
-from .build import build_spec
-from .config import ImageSpec, StackConfig
+from .build import BuildSpec, build_spec
+from .config import ImageBuild, ImageSpec, StackConfig
 from .image import ServiceImage
 from .labels import Labels
 from .namespace import SecureNamespace
@@ -15,6 +15,29 @@ from .network import Peer
 from .postgres import URL_KEY, PostgreSQL
 from .stack_config import StackSecrets
 from .workload import HardenedService, SecretEnv, peer_url_env
+
+
+def stack_build_spec(
+    config: StackConfig, name: str, build: ImageBuild, *, version: str, revision: str
+) -> BuildSpec:
+    """What ``image.build`` of ``name`` in a stack builds: its build with the stack's registry,
+    platform and source, tagged ``sha-<revision>`` and ``version``.
+
+    The one place a stack's image parameters are put together, for :class:`ServiceSystem`
+    and for anything that builds the same images outside ``pulumi up``.
+    """
+    return build_spec(
+        name,
+        context=build.context,
+        containerfile=build.containerfile,
+        target=build.target,
+        registry=config.registry,
+        version=version,
+        revision=revision,
+        platform=config.platform,
+        build_args=build.args,
+        source=config.source_url,
+    )
 
 
 class ServiceSystem(pulumi.ComponentResource):
@@ -56,18 +79,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 return image.ref
             built = ServiceImage(
                 resource,
-                build_spec(
-                    image_name,
-                    context=image.build.context,
-                    containerfile=image.build.containerfile,
-                    target=image.build.target,
-                    registry=config.registry,
-                    version=tag,
-                    revision=revision,
-                    platform=config.platform,
-                    build_args=image.build.args,
-                    source=config.source_url,
-                ),
+                stack_build_spec(config, image_name, image.build, version=tag, revision=revision),
                 registry_username=config.registry_username,
                 registry_password=secrets.registry_password,
                 opts=child,
