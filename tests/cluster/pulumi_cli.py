@@ -40,10 +40,6 @@ class PulumiEnv:
     home: Path
     env: dict[str, str]
 
-    @property
-    def backend(self) -> Path:
-        return self.home / "backend"
-
 
 def pulumi_env(home: Path, *, kubeconfig: Path) -> PulumiEnv:
     """A Pulumi home under ``home``, logged in to a file backend there, for ``kubeconfig``."""

@@ -172,6 +172,9 @@ def test_each_workload_has_its_replicas_available(deployed: Deployed) -> None:
     for obj in deployed.rendered_of("Deployment"):
         live = deployed.live(obj)
         assert live is not None
+        name = obj["metadata"]["name"]
+        [container] = live["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == deployed.refs[name], f"Deployment/{name} runs {container['image']}"
         status = live.get("status", {})
         assert status.get("availableReplicas", 0) >= max(1, live["spec"].get("replicas", 1)), (
             f"Deployment/{obj['metadata']['name']}: {status}"
