@@ -10,23 +10,29 @@
 # transactions, disconnect clients, checkpoint, exit 0); SIGQUIT stays an immediate shutdown.
 #
 # Environment: PGDATA (a directory on the data volume), POSTGRES_USER, POSTGRES_DB and
-# POSTGRES_PASSWORD (from a Secret). The password reaches initdb through a file in /tmp (an
-# in-memory emptyDir) that is removed at once; it is never an argument or in the log, and it
-# is taken out of the server's environment.
+# POSTGRES_PASSWORD_FILE, the path of a file holding the password (a key of a Secret volume,
+# mounted read-only). initdb reads the password from that file (--pwfile); it is never in
+# the environment, an argument or the log. A POSTGRES_PASSWORD variable is refused.
 set -eu
 
 : "${PGDATA:?PGDATA must be set}"
 : "${POSTGRES_USER:?POSTGRES_USER must be set}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 
+if [ -n "${POSTGRES_PASSWORD+set}" ]; then
+    echo "POSTGRES_PASSWORD is set: pass the password as a file named by POSTGRES_PASSWORD_FILE" >&2
+    exit 64
+fi
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set to initialise the database}"
+    : "${POSTGRES_PASSWORD_FILE:?POSTGRES_PASSWORD_FILE must name the password file to initialise the database}"
+    if [ ! -r "$POSTGRES_PASSWORD_FILE" ] || [ ! -s "$POSTGRES_PASSWORD_FILE" ]; then
+        echo "POSTGRES_PASSWORD_FILE ($POSTGRES_PASSWORD_FILE) is not a readable, non-empty file" >&2
+        exit 66
+    fi
     umask 077
-    pwfile=$(mktemp /tmp/pwfile.XXXXXX)
-    printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
-    initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --pwfile="$pwfile" \
+    initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --pwfile="$POSTGRES_PASSWORD_FILE" \
         --auth-local=scram-sha-256 --auth-host=scram-sha-256 --encoding=UTF8 --no-locale
-    rm -f "$pwfile"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
     if [ "$POSTGRES_DB" != postgres ]; then
         db=$(printf '%s' "$POSTGRES_DB" | sed 's/"/""/g')
@@ -35,7 +41,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     fi
     echo "initialised $PGDATA (database $POSTGRES_DB, owner $POSTGRES_USER)"
 fi
-unset POSTGRES_PASSWORD
 
 # The socket directory is an emptyDir; a runtime that mounts it root-owned 0755 (podman's
 # kube play does) leaves TCP only, which is all the clients and probes use.

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from hardened_k8s.config import DEFAULT_RUN_AS_USER
+from hardened_k8s.config import DEFAULT_DATABASE_RUN_AS_USER, DEFAULT_RUN_AS_USER
+from hardened_k8s.policy.rules import MIN_RUN_AS_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HADOLINT_CONFIG = REPO_ROOT / ".hadolint.yaml"
@@ -107,6 +108,10 @@ def user_problems(text: str, uid: int) -> list[str]:
         return [f"last USER {users[-1]!r} is not numeric"]
     if int(user) == 0:
         return ["last USER is root (0)"]
+    if int(user) < MIN_RUN_AS_ID:
+        return [f"last USER {user} is below {MIN_RUN_AS_ID}, among the node's own and system ids"]
+    if group.isdigit() and 0 < int(group) < MIN_RUN_AS_ID:
+        return [f"last USER group {group} is below {MIN_RUN_AS_ID}"]
     if int(user) != uid:
         return [f"last USER {user} differs from the Deployment's runAsUser {uid}"]
     if group and (not group.isdigit() or int(group) == 0):
@@ -301,7 +306,9 @@ BAD = {
     "no user": (GOOD.replace("USER 10001:10001\n", ""), "no USER"),
     "named user": (GOOD.replace("USER 10001:10001", "USER app"), "not numeric"),
     "root user": (GOOD.replace("USER 10001:10001", "USER 0"), "root"),
-    "other uid": (GOOD.replace("USER 10001:10001", "USER 1000:1000"), "differs"),
+    "other uid": (GOOD.replace("USER 10001:10001", "USER 10005:10005"), "differs"),
+    "low uid": (GOOD.replace("USER 10001:10001", "USER 1000:1000"), "below 10000"),
+    "low gid": (GOOD.replace("USER 10001:10001", "USER 10001:999"), "group 999 is below 10000"),
     "root after user": (GOOD.replace("USER 10001:10001", "USER 10001:10001\nUSER root"), "not numeric"),
     "no healthcheck": (re.sub(r"HEALTHCHECK.*\n", "", GOOD), "no HEALTHCHECK"),
     "fake healthcheck": (re.sub(r"HEALTHCHECK.*\n", "HEALTHCHECK CMD exit 0\n", GOOD), "does not exercise"),
@@ -333,3 +340,14 @@ def test_each_check_can_fail(case: str, tmp_path: Path) -> None:
     path.write_text(text)
     problems = all_problems(path.read_text())
     assert any(expected in p for p in problems), problems
+
+
+def test_database_runs_as_its_configured_id_of_10000_or_more() -> None:
+    """database/Containerfile's USER is the StatefulSet's default runAsUser, UID and GID >= 10000."""
+    text = (REPO_ROOT / "database" / "Containerfile").read_text()
+    assert DEFAULT_DATABASE_RUN_AS_USER >= MIN_RUN_AS_ID
+    assert user_problems(text, DEFAULT_DATABASE_RUN_AS_USER) == []
+    _, stages = parse(text)
+    assert (
+        stages[-1].all("USER")[-1].strip() == f"{DEFAULT_DATABASE_RUN_AS_USER}:{DEFAULT_DATABASE_RUN_AS_USER}"
+    )

@@ -193,11 +193,20 @@ def deployment() -> Obj:
     main = container("api", "store-api", 8000)
     main["env"] = [
         {"name": "LOG_LEVEL", "value": "info"},
-        {
-            "name": "DATABASE_PASSWORD",
-            "valueFrom": {"secretKeyRef": {"name": "postgres", "key": "password"}},
-        },
+        {"name": "DATABASE_PASSWORD_FILE", "value": "/etc/secrets/postgres/password"},
     ]
+    main["volumeMounts"].append({"name": "postgres", "mountPath": "/etc/secrets/postgres", "readOnly": True})
+    spec = pod_spec("store-api", main)
+    spec["volumes"].append(
+        {
+            "name": "postgres",
+            "secret": {
+                "secretName": "postgres",
+                "defaultMode": 0o440,
+                "items": [{"key": "password", "path": "password"}],
+            },
+        }
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -208,7 +217,7 @@ def deployment() -> Obj:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": labels(API_SELECTOR, "api")},
-                "spec": pod_spec("store-api", main),
+                "spec": spec,
             },
         },
     }

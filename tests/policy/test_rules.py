@@ -428,6 +428,26 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("repeated pattern", _image_digest("0123456789abcdef" * 4)),
         ("few distinct digits", _image_digest("ab12" * 15 + "abcd")),
     ],
+    "HARD-037": [
+        (
+            "secretKeyRef env",
+            lambda objs: _main(objs)["env"].append(
+                {
+                    "name": "DATABASE_PASSWORD",
+                    "valueFrom": {"secretKeyRef": {"name": "postgres", "key": "password"}},
+                }
+            ),
+        ),
+        ("envFrom secretRef", _set(_main, "envFrom", [{"secretRef": {"name": "postgres"}}])),
+    ],
+    "HARD-038": [
+        ("pod runAsUser 999", _set(_psc, "runAsUser", 999)),
+        ("pod runAsGroup 1000", _set(_psc, "runAsGroup", 1000)),
+        ("fsGroup 999", _set(_psc, "fsGroup", 999)),
+        ("container runAsUser 9999", _set(_sc, "runAsUser", 9999)),
+        ("container runAsGroup as a protobuf double", _set(_sc, "runAsGroup", 999.0)),
+        ("supplementalGroups", _set(_psc, "supplementalGroups", [10001, 4])),
+    ],
     "HARD-036": [
         ("duplicate env", _duplicate_env),
         ("duplicate volume", _duplicate_volume),

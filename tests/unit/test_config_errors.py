@@ -207,10 +207,34 @@ CASES: list[tuple[str, Edit, str, str]] = [
         for ns in ("kube-system", "kube-public", "kube-node-lease", "default")
     ],
     (
-        "env colliding with the injected DATABASE_URL",
+        "env colliding with the injected DATABASE_URL_FILE",
+        set_path(S, SI, "env", value={"DATABASE_URL_FILE": "/elsewhere"}),
+        f"{API}.env.DATABASE_URL_FILE",
+        "is set by the library (the file of the Secret store-inventory-postgresql-url",
+    ),
+    (
+        "DATABASE_URL as a plain variable",
         set_path(S, SI, "env", value={"DATABASE_URL": "postgresql://elsewhere/db"}),
         f"{API}.env.DATABASE_URL",
-        "is set by the library",
+        "is a secret the library mounts as a file",
+    ),
+    (
+        "AUTH_TOKEN as a plain variable",
+        set_path(S, "mcp-store-inventory", "env", value={"AUTH_TOKEN": "hand-written"}),
+        "services.mcp-store-inventory.env.AUTH_TOKEN",
+        "is a secret the library mounts as a file (the file of the Secret mcp-store-inventory-auth",
+    ),
+    (
+        "service UID below 10000",
+        set_path(S, SI, "runAsUser", value=1000),
+        f"{API}.runAsUser",
+        "10000",
+    ),
+    (
+        "database UID below 10000",
+        lambda c: c["database"].update(runAsUser=999),
+        "database.runAsUser",
+        "10000",
     ),
     *[
         (
@@ -223,7 +247,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
             (SI, "PORT", "from services.store-inventory.port"),
             ("mcp-store-inventory", "PORT", "from services.mcp-store-inventory.port"),
             ("mcp-store-inventory", "STORE_INVENTORY_URL", "the URL of 'store-inventory'"),
-            ("mcp-store-inventory", "AUTH_TOKEN", "read from the Secret mcp-store-inventory-auth"),
+            ("mcp-store-inventory", "AUTH_TOKEN_FILE", "the file of the Secret mcp-store-inventory-auth"),
             ("mcp-store-inventory", "ALLOWED_HOSTS", "the exposed host"),
         )
     ],

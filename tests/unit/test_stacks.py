@@ -44,7 +44,8 @@ def test_pod_security_context_is_restricted(stack: Rendered) -> None:
         spec = pod_spec(workload)
         ctx = spec["securityContext"]
         assert ctx["runAsNonRoot"] is True, who(workload)
-        assert ctx["runAsUser"] > 0 and ctx["runAsGroup"] > 0 and ctx["fsGroup"] > 0, who(workload)
+        for key in ("runAsUser", "runAsGroup", "fsGroup"):
+            assert ctx[key] >= 10000, (who(workload), key, ctx[key])
         assert ctx["seccompProfile"]["type"] == "RuntimeDefault", who(workload)
         for field in ("hostNetwork", "hostPID", "hostIPC"):
             assert not spec.get(field), (who(workload), field)
@@ -63,6 +64,7 @@ def test_container_security_context_is_restricted(stack: Rendered) -> None:
             assert ctx["privileged"] is False, where
             assert ctx["readOnlyRootFilesystem"] is True, where
             assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] == uid, where
+            assert ctx["runAsUser"] >= 10000 and ctx["runAsGroup"] >= 10000, where
             assert ctx["capabilities"] == {"drop": ["ALL"]}, where
             assert ctx["seccompProfile"]["type"] == "RuntimeDefault", where
             assert "ports" not in c or all("hostPort" not in p for p in c["ports"]), where
@@ -475,25 +477,50 @@ def test_postgres_statefulset(stack: Rendered) -> None:
     container = sts["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["POSTGRES_DB"]["value"] == "store_db"
-    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "key": "password",
-        "name": f"{DB}-credentials",
+    assert "POSTGRES_PASSWORD" not in env
+    assert env["POSTGRES_PASSWORD_FILE"] == {
+        "name": "POSTGRES_PASSWORD_FILE",
+        "value": "/etc/secrets/credentials/password",
     }
     assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"} <= mounts
-    assert sts["template"]["spec"]["securityContext"]["runAsUser"] == 999
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"} <= set(mounts)
+    assert mounts["/etc/secrets/credentials"] == {
+        "name": "credentials",
+        "mountPath": "/etc/secrets/credentials",
+        "readOnly": True,
+    }
+    volumes = {v["name"]: v for v in sts["template"]["spec"]["volumes"]}
+    assert volumes["credentials"]["secret"] == {
+        "secretName": f"{DB}-credentials",
+        "defaultMode": 0o440,
+        "items": [{"key": "password", "path": "password"}],
+    }
+    ctx = sts["template"]["spec"]["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"]) == (10002, 10002, 10002)
 
 
 def test_api_reads_database_url_from_secret_by_service_name(stack: Rendered) -> None:
-    container = stack.get("Deployment", API)["spec"]["template"]["spec"]["containers"][0]
-    (env,) = [e for e in container["env"] if e["name"] == "DATABASE_URL"]
-    assert env == {
-        "name": "DATABASE_URL",
-        "valueFrom": {"secretKeyRef": {"key": "DATABASE_URL", "name": f"{DB}-url"}},
+    pod = stack.get("Deployment", API)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert all(e["name"] != "DATABASE_URL" for e in container["env"])
+    (env,) = [e for e in container["env"] if e["name"] == "DATABASE_URL_FILE"]
+    assert env == {"name": "DATABASE_URL_FILE", "value": "/etc/secrets/database-url/DATABASE_URL"}
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "secret-database-url"]
+    assert mount == {
+        "name": "secret-database-url",
+        "mountPath": "/etc/secrets/database-url",
+        "readOnly": True,
+    }
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secret-database-url"]
+    assert volume["secret"] == {
+        "secretName": f"{DB}-url",
+        "defaultMode": 0o440,
+        "items": [{"key": "DATABASE_URL", "path": "DATABASE_URL"}],
     }
     mcp = stack.get("Deployment", MCP)["spec"]["template"]["spec"]["containers"][0]
-    assert all(e["name"] != "DATABASE_URL" for e in mcp.get("env", []))
+    assert all(not e["name"].startswith("DATABASE_URL") for e in mcp.get("env", []))
+    assert {"name": "AUTH_TOKEN_FILE", "value": "/etc/secrets/auth-token/AUTH_TOKEN"} in mcp["env"]
     # The API's URL is derived from the egressTo peer, not written in the stack file.
     assert {"name": "STORE_INVENTORY_URL", "value": "http://store-inventory:8000"} in mcp["env"]
 
@@ -513,6 +540,30 @@ def test_prod_data_is_protected(rendered: Callable[[str], Rendered], stack_name:
 
 
 # --- Secrets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack_name", ["dev", "prod"])
+def test_no_container_env_references_a_secret(rendered: Callable[[str], Rendered], stack_name: str) -> None:
+    """Secrets are files of read-only Secret volumes; the environment carries only their paths."""
+    stack = rendered(stack_name)
+    secrets = {s["metadata"]["name"] for s in stack.all("Secret")}
+    mounted: set[str] = set()
+    for workload in stack.pod_workloads():
+        spec = pod_spec(workload)
+        secret_volumes = {v["name"]: v["secret"] for v in spec.get("volumes", []) if "secret" in v}
+        mounted |= {v["secretName"] for v in secret_volumes.values()}
+        for volume in secret_volumes.values():
+            assert volume["defaultMode"] & 0o027 == 0, (who(workload), oct(volume["defaultMode"]))
+        for c in containers(workload):
+            where = f"{who(workload)} container {c['name']}"
+            for var in c.get("env", []):
+                assert "valueFrom" not in var or "secretKeyRef" not in var["valueFrom"], (where, var)
+            assert all("secretRef" not in source for source in c.get("envFrom", [])), where
+            for mount in c.get("volumeMounts", []):
+                if mount["name"] in secret_volumes:
+                    assert mount.get("readOnly") is True, (where, mount)
+    # Every Secret a workload reads (all but none) reaches it as a volume.
+    assert mounted == secrets
 
 
 def test_secret_values_are_secret_outputs_and_never_rendered() -> None:

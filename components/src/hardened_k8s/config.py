@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from .models import StrictModel
 from .policy.exemptions import Exemption
+from .policy.rules import MIN_RUN_AS_ID
 from .quantities import parse_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
@@ -28,6 +29,9 @@ DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
 
 DEFAULT_RUN_AS_USER = 10001
 """UID (and GID) workloads run as; the Containerfiles' last ``USER`` is the same number."""
+
+DEFAULT_DATABASE_RUN_AS_USER = 10002
+"""UID (and GID) of the ``postgres`` user in ``database/Containerfile``."""
 
 DEFAULT_KUBERNETES_VERSION = "1.31"
 """Kubernetes minor version the stacks target (Pod Security Admission version pin, schemas)."""
@@ -328,7 +332,9 @@ class ServiceSpec(StrictModel):
         description="Services (or the database) this one may call. Default none.",
     )
     run_as_user: int = Field(
-        default=DEFAULT_RUN_AS_USER, ge=1, description="UID and GID, matching the image USER."
+        default=DEFAULT_RUN_AS_USER,
+        ge=MIN_RUN_AS_ID,
+        description="UID and GID (>= 10000), matching the image USER.",
     )
     writable_paths: list[str] = Field(
         default_factory=lambda: ["/tmp"],
@@ -340,7 +346,8 @@ class ServiceSpec(StrictModel):
     expose: Expose | None = Field(default=None, description="Ingress with TLS. Default: in-cluster only.")
     bearer_auth: bool = Field(
         default=False,
-        description="Require `Authorization: Bearer` with the stack secret authToken (AUTH_TOKEN).",
+        description="Require `Authorization: Bearer` with the stack secret authToken "
+        "(mounted as a file, its path in AUTH_TOKEN_FILE).",
     )
 
     @field_validator("env")
@@ -399,7 +406,9 @@ class DatabaseSpec(StrictModel):
     )
     version: LabelValue = Field(default="16", description="PostgreSQL version (version label).")
     run_as_user: int = Field(
-        default=999, ge=1, description="UID/GID of the postgres user in the image. Default 999."
+        default=DEFAULT_DATABASE_RUN_AS_USER,
+        ge=MIN_RUN_AS_ID,
+        description="UID/GID (>= 10000) of the postgres user in the image. Default 10002.",
     )
     protect: bool = Field(
         default=True,

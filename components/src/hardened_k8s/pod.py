@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from .config import Probes, ResourceAmounts, Resources, scratch_volume_name
@@ -21,6 +22,12 @@ PRE_STOP_SECONDS = 5
 
 TERMINATION_GRACE_SECONDS = 30
 """Time in-flight requests get to finish after SIGTERM (includes the preStop delay)."""
+
+SECRETS_DIR = "/etc/secrets"
+"""Where Secret volumes are mounted, one directory per volume: ``/etc/secrets/<volume>/<key>``."""
+
+SECRET_FILE_MODE = 0o440
+"""``defaultMode`` of Secret files: read-only to the owner (root) and the pod's ``fsGroup``."""
 
 
 def pod_security_context(uid: int, gid: int | None = None) -> k8s.core.v1.PodSecurityContextArgs:
@@ -76,6 +83,36 @@ def scratch_volumes(
     ]
     mounts = [k8s.core.v1.VolumeMountArgs(name=name, mount_path=path) for name, path in paths.items()]
     return volumes, mounts
+
+
+def secret_volume(
+    volume: str, secret_name: pulumi.Input[str], keys: Sequence[str], *, directory: str | None = None
+) -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
+    """A Secret volume projecting ``keys`` as files, and its read-only mount at
+    ``SECRETS_DIR/<directory>`` (``directory`` defaults to the volume name).
+
+    The files are mode :data:`SECRET_FILE_MODE`: the kubelet gives them the pod's ``fsGroup``,
+    so the container's non-root user reads them through its group and nobody can write them.
+    The container gets the path (a ``*_FILE`` variable), never the value.
+    """
+    return (
+        k8s.core.v1.VolumeArgs(
+            name=volume,
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=secret_name,
+                default_mode=SECRET_FILE_MODE,
+                items=[k8s.core.v1.KeyToPathArgs(key=key, path=key) for key in keys],
+            ),
+        ),
+        k8s.core.v1.VolumeMountArgs(
+            name=volume, mount_path=f"{SECRETS_DIR}/{directory or volume}", read_only=True
+        ),
+    )
+
+
+def secret_path(directory: str, key: str) -> str:
+    """The file a key of a :func:`secret_volume` mounted at ``directory`` appears as."""
+    return f"{SECRETS_DIR}/{directory}/{key}"
 
 
 def scratch_names(paths: Sequence[str]) -> dict[str, str]:

@@ -16,7 +16,13 @@ PORT = 5432
 PORT_NAME = "postgres"
 DATA_DIR = "/var/lib/postgresql/data"
 URL_KEY = "DATABASE_URL"
-"""Key of the connection-URL Secret that clients read with ``secretKeyRef``."""
+"""Key of the connection-URL Secret; clients get it as a file, named by ``DATABASE_URL_FILE``."""
+PASSWORD_KEY = "password"
+"""Key of the server's password in the ``<name>-credentials`` Secret."""
+PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
+"""Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile``."""
+CREDENTIALS_VOLUME = "credentials"
+"""Secret volume of the server's password, mounted read-only under :data:`pod.SECRETS_DIR`."""
 
 STARTUP_ALLOWANCE_SECONDS = 120
 """First start runs initdb on an empty volume, which is slow on network storage."""
@@ -28,8 +34,10 @@ class PostgreSQL(pulumi.ComponentResource):
     The password is a Pulumi secret and reaches the cluster only inside Secrets: one for
     the server (``<name>-credentials``) and one with the clients' ``DATABASE_URL``
     (``<name>-url``), which uses the Service name, never localhost. The pod runs as the
-    image's non-root ``postgres`` UID with a read-only root filesystem (emptyDir for the
-    socket directory and ``/tmp``); its NetworkPolicy admits only ``clients`` on 5432.
+    image's non-root ``postgres`` UID (>= 10000) with a read-only root filesystem (emptyDir
+    for the socket directory and ``/tmp``). The password reaches the server as a file of a
+    read-only Secret volume (``POSTGRES_PASSWORD_FILE``), never as an environment variable,
+    and clients mount the URL Secret the same way; its NetworkPolicy admits only ``clients`` on 5432.
     ``spec.protect`` (default true) sets Pulumi ``protect`` and ``retain_on_delete`` on the
     StatefulSet and the credentials, and the claims are retained when the set is deleted
     or scaled down in any case.
@@ -67,7 +75,7 @@ class PostgreSQL(pulumi.ComponentResource):
             f"{name}-credentials",
             metadata=metadata(f"{spec.name}-credentials"),
             type="Opaque",
-            string_data={"username": spec.user, "password": password, "database": spec.database},
+            string_data={"username": spec.user, PASSWORD_KEY: password, "database": spec.database},
             opts=keep,
         )
         url: pulumi.Output[str] = pulumi.Output[str].secret(
@@ -150,6 +158,9 @@ def _statefulset_spec(
 ) -> k8s.apps.v1.StatefulSetSpecArgs:
     uid = spec.run_as_user
     volumes, mounts = pod.scratch_volumes({"run": "/var/run/postgresql", "tmp": "/tmp"})
+    secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
+    volumes.append(secret_volume)
+    mounts.append(secret_mount)
     ready = k8s.core.v1.ExecActionArgs(
         command=["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-U", spec.user, "-d", spec.database]
     )
@@ -161,11 +172,9 @@ def _statefulset_spec(
         env=[
             k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value=spec.database),
             k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=spec.user),
+            # The path of the password file, never the password (entrypoint.sh feeds it to initdb).
             k8s.core.v1.EnvVarArgs(
-                name="POSTGRES_PASSWORD",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=credentials, key="password")
-                ),
+                name=PASSWORD_FILE_VAR, value=pod.secret_path(CREDENTIALS_VOLUME, PASSWORD_KEY)
             ),
             # A subdirectory, because the volume root may hold lost+found and initdb wants it empty.
             k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),

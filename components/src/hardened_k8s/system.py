@@ -14,7 +14,7 @@ from .namespace import SecureNamespace
 from .network import Peer
 from .postgres import URL_KEY, PostgreSQL
 from .stack_config import StackSecrets
-from .workload import HardenedService, SecretEnv, peer_url_env
+from .workload import HardenedService, SecretFile, peer_url_env
 
 
 def stack_build_spec(
@@ -46,8 +46,9 @@ class ServiceSystem(pulumi.ComponentResource):
     Traffic follows the config's ``ingressFrom``/``egressTo`` and nothing else: each
     service's NetworkPolicy admits its callers on its port and lets it reach what it
     names, and the database admits exactly the services that name it in ``egressTo``.
-    Those services get ``DATABASE_URL`` from the database's Secret. Images are built and
-    pushed (:class:`ServiceImage`) or taken from ``image.ref``.
+    Those services get the database's URL as a file of its Secret, its path in
+    ``DATABASE_URL_FILE``. Images are built and pushed (:class:`ServiceImage`) or taken from
+    ``image.ref``.
 
     Pulumi children are ``f"{name}-namespace"``, ``f"{name}-{service}"``,
     ``f"{name}-{service}-image"`` and ``f"{name}-{database.name}"``.
@@ -129,9 +130,9 @@ class ServiceSystem(pulumi.ComponentResource):
 
         for svc, spec in config.services.items():
             image = build_image(f"{name}-{svc}-image", svc, spec.image, spec.version)
-            secret_env = {}
+            secret_files = {}
             if database is not None and db is not None and db.name in spec.egress_to:
-                secret_env["DATABASE_URL"] = SecretEnv(database.url_secret_name, URL_KEY)
+                secret_files[URL_KEY] = SecretFile(database.url_secret_name, URL_KEY)
             service = HardenedService(
                 f"{name}-{svc}",
                 spec,
@@ -140,7 +141,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 labels=labels[svc],
                 ingress_from=[peers[p] for p in spec.ingress_from],
                 egress_to=[peers[p] for p in spec.egress_to],
-                secret_env=secret_env,
+                secret_files=secret_files,
                 # Each HTTP peer it may call, as <PEER>_URL (never hand-written in stack files).
                 platform_env=dict(peer_url_env(peers[p]) for p in spec.egress_to if p in config.services),
                 auth_token=secrets.auth_token if spec.bearer_auth else None,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .config import ConfigError, StackConfig, is_pinned
 from .network import Peer
 from .postgres import URL_KEY
-from .workload import AUTH_TOKEN_KEY, peer_url_env
+from .workload import AUTH_TOKEN_KEY, FILE_SUFFIX, file_variable, peer_url_env
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,6 +73,16 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                         f"{base}.env.{key}",
                         f"is set by the library ({source}); remove it from env, the injected "
                         "value would be shadowed or shadow it",
+                    )
+                )
+            secret = key.removesuffix(FILE_SUFFIX)
+            if secret != key and secret in svc.env:
+                problems.append(
+                    (
+                        f"{base}.env.{secret}",
+                        f"is a secret the library mounts as a file ({source}, path in {key}); "
+                        "remove it from env: a secret in an environment variable leaks into "
+                        "the object, the state and every child process",
                     )
                 )
         problems += _opt_outs_without_exemption(config, name)
@@ -224,13 +234,17 @@ def injected_env(config: StackConfig, service: str) -> dict[str, str]:
     injected: dict[str, str] = {"PORT": f"from services.{service}.port"}
     db = config.database
     if db is not None and db.name in spec.egress_to:
-        injected[URL_KEY] = f"read from the Secret {db.name}-url, because egressTo names {db.name!r}"
+        injected[file_variable(URL_KEY)] = (
+            f"the file of the Secret {db.name}-url, because egressTo names {db.name!r}"
+        )
     for peer in spec.egress_to:
         if peer in config.services:
             key, _ = peer_url_env(Peer(peer, {}, config.services[peer].port))
             injected[key] = f"the URL of {peer!r}, because egressTo names it"
     if spec.bearer_auth:
-        injected[AUTH_TOKEN_KEY] = f"read from the Secret {service}-auth, because bearerAuth is set"
+        injected[file_variable(AUTH_TOKEN_KEY)] = (
+            f"the file of the Secret {service}-auth, because bearerAuth is set"
+        )
     if spec.expose is not None:
         injected["ALLOWED_HOSTS"] = "the exposed host and the Service names, because expose is set"
     return injected

@@ -19,7 +19,20 @@ MIN_READY_SECONDS = 10
 """A new pod must stay ready this long before the rollout counts it and moves on."""
 
 AUTH_TOKEN_KEY = "AUTH_TOKEN"
-"""Environment variable (and Secret key) carrying a ``bearerAuth`` service's token."""
+"""Secret key of a ``bearerAuth`` service's token; the container finds the file at ``AUTH_TOKEN_FILE``."""
+
+FILE_SUFFIX = "_FILE"
+"""A secret ``NAME`` reaches the container as a file whose path is in ``NAME_FILE``."""
+
+
+def file_variable(name: str) -> str:
+    """The variable naming the file of the secret ``name``: ``DATABASE_URL`` -> ``DATABASE_URL_FILE``."""
+    return f"{name}{FILE_SUFFIX}"
+
+
+def secret_directory(name: str) -> str:
+    """The directory under :data:`pod.SECRETS_DIR` the secret ``name`` is mounted at: ``database-url``."""
+    return name.lower().replace("_", "-")
 
 
 def peer_url_env(peer: network.Peer) -> tuple[str, str]:
@@ -37,8 +50,8 @@ def allowed_hosts(public_host: str, app: str, namespace: pulumi.Input[str]) -> p
 
 
 @dataclass(frozen=True)
-class SecretEnv:
-    """An environment variable read from a key of a Kubernetes Secret."""
+class SecretFile:
+    """A key of a Kubernetes Secret, mounted read-only as a file; the container gets its path."""
 
     secret_name: pulumi.Input[str]
     key: str
@@ -77,7 +90,7 @@ class HardenedService(pulumi.ComponentResource):
         labels: Labels,
         ingress_from: Sequence[network.Peer] = (),
         egress_to: Sequence[network.Peer] = (),
-        secret_env: Mapping[str, SecretEnv] | None = None,
+        secret_files: Mapping[str, SecretFile] | None = None,
         platform_env: Mapping[str, pulumi.Input[str]] | None = None,
         auth_token: pulumi.Output[str] | None = None,
         production: bool = False,
@@ -92,7 +105,7 @@ class HardenedService(pulumi.ComponentResource):
         def metadata(object_name: str = app) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels.all)
 
-        secret_env = dict(secret_env or {})
+        secret_files = dict(secret_files or {})
         if spec.bearer_auth:
             if auth_token is None:
                 raise ValueError(f"{app}: bearerAuth is set but no auth_token was given")
@@ -104,7 +117,7 @@ class HardenedService(pulumi.ComponentResource):
                 string_data={AUTH_TOKEN_KEY: token_value},
                 opts=child,
             )
-            secret_env[AUTH_TOKEN_KEY] = SecretEnv(token.metadata.name, AUTH_TOKEN_KEY)
+            secret_files[AUTH_TOKEN_KEY] = SecretFile(token.metadata.name, AUTH_TOKEN_KEY)
         env = {**(platform_env or {}), **spec.env, "PORT": str(spec.port)}
         if spec.expose is not None:
             env["ALLOWED_HOSTS"] = allowed_hosts(spec.expose.host, app, namespace)
@@ -125,7 +138,7 @@ class HardenedService(pulumi.ComponentResource):
                 labels=labels,
                 account=account.metadata.name,
                 env=env,
-                secret_env=secret_env,
+                secret_files=secret_files,
                 production=production,
                 kubernetes_version=kubernetes_version,
             ),
@@ -223,23 +236,24 @@ class HardenedService(pulumi.ComponentResource):
         labels: Labels,
         account: pulumi.Input[str],
         env: Mapping[str, pulumi.Input[str]],
-        secret_env: Mapping[str, SecretEnv],
+        secret_files: Mapping[str, SecretFile],
         production: bool,
         kubernetes_version: str,
     ) -> k8s.apps.v1.DeploymentSpecArgs:
         uid = spec.run_as_user
         volumes, mounts = pod.scratch_volumes(pod.scratch_names(spec.writable_paths))
         readiness, liveness, startup = pod.http_probes(spec.probes, PORT_NAME)
-        env_vars = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(env.items())]
-        env_vars += [
-            k8s.core.v1.EnvVarArgs(
-                name=key,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret_name, key=ref.key)
-                ),
+        # Secrets are files on read-only Secret volumes; the environment holds only their paths.
+        env = dict(env)
+        for key, ref in sorted(secret_files.items()):
+            directory = secret_directory(key)
+            volume, mount = pod.secret_volume(
+                f"secret-{directory}", ref.secret_name, [ref.key], directory=directory
             )
-            for key, ref in sorted(secret_env.items())
-        ]
+            volumes.append(volume)
+            mounts.append(mount)
+            env[file_variable(key)] = pod.secret_path(directory, ref.key)
+        env_vars = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(env.items())]
         container = k8s.core.v1.ContainerArgs(
             name=name,
             image=image,

@@ -5,8 +5,9 @@ platform injects for the ``store-inventory`` peer the Deployment may call) or, w
 hand, ``STORE_API_URL``. ``/health`` answers while the process serves requests; ``/ready``
 also requires the store API to answer.
 
-Every other request must carry ``Authorization: Bearer <AUTH_TOKEN>`` (401 otherwise); the
-server refuses to start without ``AUTH_TOKEN``. DNS-rebinding protection is always on: the
+Every other request must carry ``Authorization: Bearer <token>`` (401 otherwise), the token
+read from the file named by ``AUTH_TOKEN_FILE`` (or ``AUTH_TOKEN`` locally); the server
+refuses to start without one. DNS-rebinding protection is always on: the
 ``Host`` header must be one of ``ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``
 or ``host:*``) or a loopback name.
 """
@@ -168,10 +169,23 @@ def store_api_url() -> str:
     return os.environ.get("STORE_INVENTORY_URL") or os.environ.get("STORE_API_URL") or DEFAULT_STORE_API_URL
 
 
+def auth_token() -> str:
+    """The bearer token from the file named by ``AUTH_TOKEN_FILE`` (a mounted Secret, as in a
+    cluster), else from ``AUTH_TOKEN`` (local runs); surrounding whitespace dropped."""
+    path = os.environ.get("AUTH_TOKEN_FILE")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    return os.environ.get("AUTH_TOKEN", "").strip()
+
+
 def create_app() -> Starlette:
-    token = os.environ.get("AUTH_TOKEN", "")
+    token = auth_token()
     if not token:
-        raise SystemExit("AUTH_TOKEN is not set: the MCP server does not serve without a bearer token")
+        raise SystemExit(
+            "AUTH_TOKEN_FILE (or AUTH_TOKEN) is not set or empty: the MCP server does not serve "
+            "without a bearer token"
+        )
     store = StoreClient(store_api_url())
     app = build_server(store).streamable_http_app(
         stateless_http=True,

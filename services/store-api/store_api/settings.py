@@ -7,7 +7,22 @@ from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "postgresql://store-inventory-postgresql:5432/store_db"
 """The in-cluster PostgreSQL Service. User and password come from ``PGUSER``/``PGPASSWORD``
-(asyncpg reads them), which the Deployment fills from a Secret, so no credential is a default."""
+(asyncpg reads them), so no credential is a default. In a cluster the URL is a file of a Secret
+volume named by ``DATABASE_URL_FILE``."""
+
+
+def secret(name: str) -> str | None:
+    """A secret from the file named by ``<name>_FILE`` (a mounted Secret), else from ``name``.
+
+    In a cluster only the file is used: the Deployment mounts the Secret read-only and sets
+    the path. The variable itself is for local runs. Surrounding whitespace (a trailing
+    newline of a hand-written file) is dropped.
+    """
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    return os.environ.get(name) or None
 
 
 @dataclass(frozen=True)
@@ -25,7 +40,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=secret("DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
             port=int(os.environ.get("PORT", "8000")),
             pool_max_size=int(os.environ.get("DB_POOL_MAX_SIZE", "10")),

@@ -479,7 +479,7 @@ def _check_run_as_non_root(pod: PodTemplate) -> list[str]:
 
 def _check_run_as_user_root(pod: PodTemplate) -> list[str]:
     return [
-        f"{path}.runAsUser: is 0 (root); use a non-zero UID such as 10001"
+        f"{path}.runAsUser: is 0 (root); use a UID of 10000 or more such as 10001"
         for path, sc in _both_levels(pod)
         if sc.get("runAsUser") == 0 and not isinstance(sc.get("runAsUser"), bool)
     ]
@@ -704,6 +704,8 @@ def _check_empty_dir_limits(pod: PodTemplate) -> list[str]:
 def _looks_secret(name: str, value: Any) -> bool:
     if not isinstance(value, str) or not value:
         return False
+    if name.endswith("_FILE") and value.startswith("/") and not _CREDENTIAL_URL_RE.search(value):
+        return False  # the path of a mounted secret file, e.g. AUTH_TOKEN_FILE=/etc/secrets/...
     return bool(_SECRET_NAME_RE.search(name) or _CREDENTIAL_URL_RE.search(value))
 
 
@@ -716,8 +718,57 @@ def _check_literal_secrets(pod: PodTemplate) -> list[str]:
             if _looks_secret(name, var.get("value")):
                 problems.append(
                     f"{c.path}.env[{name}].value: holds a literal secret; read it from a "
-                    "Secret with valueFrom.secretKeyRef"
+                    "Secret mounted as a read-only volume"
                 )
+    return problems
+
+
+def _check_secret_env(pod: PodTemplate) -> list[str]:
+    """Secrets reach containers as files of Secret volumes, never as environment variables."""
+    problems = []
+    for c in containers(pod):
+        for var in as_list(c.spec.get("env")):
+            var = as_map(var)
+            if "secretKeyRef" in as_map(var.get("valueFrom")):
+                problems.append(
+                    f"{c.path}.env[{var.get('name')}].valueFrom.secretKeyRef: puts a Secret in the "
+                    "environment; mount the Secret as a read-only volume and pass the file's path"
+                )
+        for index, source in enumerate(as_list(c.spec.get("envFrom"))):
+            if "secretRef" in as_map(source):
+                problems.append(
+                    f"{c.path}.envFrom[{index}].secretRef: puts a whole Secret in the environment; "
+                    "mount it as a read-only volume instead"
+                )
+    return problems
+
+
+MIN_RUN_AS_ID = 10000
+"""Lowest UID/GID a container may run as: lower ids belong to the node's own users and
+system accounts, which a process escaping its container would then act as."""
+
+_ID_FIELDS = ("runAsUser", "runAsGroup")
+
+
+def _check_high_ids(pod: PodTemplate) -> list[str]:
+    """Set UIDs and GIDs are at least MIN_RUN_AS_ID; unset ones are HARD-005's business."""
+    problems = []
+    levels: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
+        (f"{pod.spec_path}.securityContext", pod.security_context, (*_ID_FIELDS, "fsGroup"))
+    ]
+    levels += [(c.sc_path, c.security_context, _ID_FIELDS) for c in containers(pod)]
+    for path, sc, keys in levels:
+        for key in keys:
+            number = as_int(sc.get(key))
+            if number is not None and number < MIN_RUN_AS_ID:
+                problems.append(
+                    f"{path}.{key}: is {number}, below {MIN_RUN_AS_ID}; use an id of "
+                    f"{MIN_RUN_AS_ID} or more (such as 10001) matching the image's USER"
+                )
+        for group in as_list(sc.get("supplementalGroups")):
+            number = as_int(group)
+            if number is not None and number < MIN_RUN_AS_ID:
+                problems.append(f"{path}.supplementalGroups: has {number}, below {MIN_RUN_AS_ID}")
     return problems
 
 
@@ -1179,7 +1230,7 @@ def _stack_secrets_in_configmaps(objs: Sequence[K8sObject]) -> list[tuple[K8sObj
                 findings.append((cm, f"data[{key}]: holds the value of a Secret; reference the Secret"))
             elif _looks_secret(str(key), value):
                 findings.append(
-                    (cm, f"data[{key}]: looks like a secret; move it to a Secret and secretKeyRef")
+                    (cm, f"data[{key}]: looks like a secret; move it to a Secret mounted as a volume")
                 )
     return findings
 
@@ -1482,7 +1533,7 @@ RULES: tuple[Rule, ...] = (
         severity="mandatory",
         title="No literal secrets in environment variables",
         message="A literal value is stored in plain text in the object, the state and the diff.",
-        fix="Keep the value in a Secret (from a Pulumi secret) and use valueFrom.secretKeyRef.",
+        fix="Keep the value in a Secret (from a Pulumi secret) and mount it as a read-only volume.",
         kinds=_PODS,
         check=_pod_rule_check(_check_literal_secrets),
     ),
@@ -1491,7 +1542,7 @@ RULES: tuple[Rule, ...] = (
         severity="mandatory",
         title="No secret values in ConfigMaps",
         message="ConfigMaps are not encrypted at rest nor access-restricted like Secrets.",
-        fix="Move the value into a Secret and reference it with secretKeyRef.",
+        fix="Move the value into a Secret and mount it as a read-only volume.",
         check=_stack_secrets_in_configmaps,
     ),
     ObjectRule(
@@ -1676,6 +1727,28 @@ RULES: tuple[Rule, ...] = (
         "variables the components inject, such as DATABASE_URL).",
         kinds=_PODS,
         check=_pod_rule_check(_check_unique_names),
+    ),
+    ObjectRule(
+        id="HARD-037",
+        severity="mandatory",
+        title="Secrets as files, never environment variables",
+        message="A Secret in the environment is inherited by every child process, shown by "
+        "/proc/<pid>/environ and crash dumps, and printed by tools that log their environment.",
+        fix="Mount the Secret as a volume (readOnly, defaultMode 0440 with fsGroup) and pass the "
+        "file's path in a *_FILE variable instead of valueFrom.secretKeyRef or envFrom.secretRef.",
+        kinds=_PODS,
+        check=_pod_rule_check(_check_secret_env),
+    ),
+    ObjectRule(
+        id="HARD-038",
+        severity="mandatory",
+        title="UIDs and GIDs of 10000 or more",
+        message="Ids below 10000 are the node's own users and system accounts: a process that "
+        "escapes its container acts as one of them, with their files.",
+        fix="Set runAsUser, runAsGroup and fsGroup to 10000 or more (e.g. 10001) and give the "
+        "image's USER the same ids.",
+        kinds=_PODS,
+        check=_pod_rule_check(_check_high_ids),
     ),
 )
 """Every rule, in id order."""
