@@ -193,8 +193,8 @@ class Cluster:
         """``podman kube play`` the objects, with the Service names ``aliases`` on the network."""
         path = Path(tempfile.mkstemp(prefix="kube-", suffix=".yaml", dir=self.workdir)[1])
         try:
-            # JSON documents (JSON is YAML): podman keeps a played Secret's document as the
-            # secret's data and parses it as JSON when a secretKeyRef reads it.
+            # JSON documents (JSON is YAML). Secrets are not among them: create_secret stores
+            # them first, where the pods' Secret volumes look them up.
             path.write_text("\n---\n".join(json.dumps(obj) for obj in objects) + "\n")
             path.chmod(0o600)
             network = self.name + "".join(
@@ -207,18 +207,27 @@ class Cluster:
             path.unlink(missing_ok=True)  # it may hold a Secret
 
     def create_secret(self, secret: Mapping[str, Any]) -> None:
-        """Store a Secret's data for ``secretKeyRef``, as a JSON map of base64 values.
+        """Store a Secret for the ``secret`` volumes that mount it, as the Secret document.
 
-        That map is what podman 4.3 reads for a ``secretKeyRef`` (and what the API server
-        stores as ``data``); a Secret given to ``kube play`` is kept as YAML, which that
-        lookup cannot parse. The values go over stdin, never on a command line.
+        podman 4.3's ``kube play`` reads a Secret volume's source from its secret store and
+        parses it as a Secret (``data`` base64, ``stringData`` plain); it writes every key
+        as a file of a named volume called after the Secret (root-owned, mode 0644: it
+        ignores ``items`` and ``defaultMode``). The document goes over stdin, never on a
+        command line or in a file.
         """
         data = dict(secret.get("data") or {})
         for key, value in (secret.get("stringData") or {}).items():
             data[key] = base64.b64encode(str(value).encode()).decode()
+        document = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret["metadata"]["name"]},
+            "type": secret.get("type", "Opaque"),
+            "data": data,
+        }
         proc = subprocess.run(
             self.podman_argv("secret", "create", secret["metadata"]["name"], "-"),
-            input=json.dumps(data),
+            input=json.dumps(document),
             capture_output=True,
             text=True,
             timeout=60,

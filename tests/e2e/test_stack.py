@@ -77,6 +77,7 @@ def test_containers_run_as_rendered(stack: RunningStack, workload: str) -> None:
         uids = fields["Uid"].split()
         gids = fields["Gid"].split()
         assert uids == [str(sc["runAsUser"])] * 4, f"{container}: Uid {uids}"
+        assert int(uids[0]) >= 10000 and int(gids[0]) >= 10000, f"{container}: Uid {uids} Gid {gids}"
         assert gids == [str(sc["runAsGroup"])] * 4, f"{container}: Gid {gids}"
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(fields[cap].strip(), 16) == 0, f"{container}: {cap} {fields[cap].strip()}"
@@ -107,17 +108,41 @@ def test_rendered_probes_pass(stack: RunningStack, kind: str) -> None:
         assert result.ok, f"{kind} of {pod}: {result.detail}"
 
 
-def test_database_url_comes_from_the_secret(stack: RunningStack) -> None:
-    env = stack.workloads[API].container_spec["env"]
-    ref = next(e for e in env if e["name"] == "DATABASE_URL")["valueFrom"]["secretKeyRef"]
-    assert ref["name"] == f"{DB}-url"
-    code, out = stack.cluster.exec(
-        stack.workloads[API].container(stack.workloads[API].pods[0]),
-        "sh",
-        "-c",
-        'test -n "$DATABASE_URL" && echo set',
+@pytest.mark.parametrize(
+    ("workload", "variable", "secret"),
+    [
+        (API, "DATABASE_URL_FILE", f"{DB}-url"),
+        (MCP, "AUTH_TOKEN_FILE", f"{MCP}-auth"),
+        (DB, "POSTGRES_PASSWORD_FILE", f"{DB}-credentials"),
+    ],
+)
+def test_secrets_are_read_only_files_not_environment(
+    stack: RunningStack, workload: str, variable: str, secret: str
+) -> None:
+    """The container reads its secret from a read-only file of the Secret's volume; no
+    variable of the running process holds a secret, only the file's path."""
+    w = stack.workloads[workload]
+    spec = w.container_spec
+    path = next(e["value"] for e in spec["env"] if e["name"] == variable)
+    volumes = {v["name"]: v for v in w.pod_spec["volumes"]}
+    (mount,) = [m for m in spec["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    assert volumes[mount["name"]]["secret"]["secretName"] == secret and mount["readOnly"] is True
+    container = w.container(w.pods[0])
+    script = (
+        f'test -r "${variable}" && test -s "${variable}" && echo readable; '
+        f'if (: >> "${variable}") 2>/dev/null; then echo writable; fi; '
+        f'if touch "$(dirname "${variable}")/.w" 2>/dev/null; then echo dir-writable; fi'
     )
-    assert code == 0 and out.strip() == "set"
+    code, out = stack.cluster.exec(container, "sh", "-c", script)
+    assert code == 0 and out.split() == ["readable"], out
+    # PID 1's environment (what the server and its children inherit) has no secret in it.
+    code, environ = stack.cluster.exec(container, "cat", "/proc/1/environ")
+    assert code == 0
+    names = {entry.split("=", 1)[0] for entry in environ.split("\0") if entry}
+    assert variable in names
+    assert not names & {"DATABASE_URL", "AUTH_TOKEN", "POSTGRES_PASSWORD", "PGPASSWORD"}, names
+    for value in (stack.generated.database_password, stack.generated.auth_token):
+        assert value not in environ
 
 
 # -- migrations: several replicas, one schema ---------------------------------------------------
