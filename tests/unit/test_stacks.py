@@ -494,6 +494,7 @@ def test_postgres_statefulset(stack: Rendered) -> None:
     assert volumes["credentials"]["secret"] == {
         "secretName": f"{DB}-credentials",
         "defaultMode": 0o440,
+        "optional": False,
         "items": [{"key": "password", "path": "password"}],
     }
     ctx = sts["template"]["spec"]["securityContext"]
@@ -516,6 +517,7 @@ def test_api_reads_database_url_from_secret_by_service_name(stack: Rendered) -> 
     assert volume["secret"] == {
         "secretName": f"{DB}-url",
         "defaultMode": 0o440,
+        "optional": False,
         "items": [{"key": "DATABASE_URL", "path": "DATABASE_URL"}],
     }
     mcp = stack.get("Deployment", MCP)["spec"]["template"]["spec"]["containers"][0]
@@ -554,6 +556,7 @@ def test_no_container_env_references_a_secret(rendered: Callable[[str], Rendered
         mounted |= {v["secretName"] for v in secret_volumes.values()}
         for volume in secret_volumes.values():
             assert volume["defaultMode"] & 0o027 == 0, (who(workload), oct(volume["defaultMode"]))
+            assert volume["optional"] is False, who(workload)
         for c in containers(workload):
             where = f"{who(workload)} container {c['name']}"
             for var in c.get("env", []):

@@ -101,6 +101,10 @@ def secret_volume(
             secret=k8s.core.v1.SecretVolumeSourceArgs(
                 secret_name=secret_name,
                 default_mode=SECRET_FILE_MODE,
+                # Kubernetes' default, written out: a missing Secret keeps the pod from
+                # starting. podman 4.3's kube play also dereferences it unchecked (it panics
+                # on a Secret volume without it).
+                optional=False,
                 items=[k8s.core.v1.KeyToPathArgs(key=key, path=key) for key in keys],
             ),
         ),
