@@ -210,20 +210,21 @@ class Cluster:
         """Store a Secret for the ``secret`` volumes that mount it, as the Secret document.
 
         podman 4.3's ``kube play`` reads a Secret volume's source from its secret store and
-        parses it as a Secret (``data`` base64, ``stringData`` plain); it writes every key
+        parses it as a Secret; it writes every key
         as a file of a named volume called after the Secret (root-owned, mode 0644: it
         ignores ``items`` and ``defaultMode``). The document goes over stdin, never on a
         command line or in a file.
         """
-        data = dict(secret.get("data") or {})
-        for key, value in (secret.get("stringData") or {}).items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
+        # Plain stringData: podman 4.3 writes its values to the files as they are, whereas
+        # base64 ``data`` reached the files still encoded.
+        values = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+        values.update({key: str(value) for key, value in (secret.get("stringData") or {}).items()})
         document = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": secret["metadata"]["name"]},
             "type": secret.get("type", "Opaque"),
-            "data": data,
+            "stringData": values,
         }
         proc = subprocess.run(
             self.podman_argv("secret", "create", secret["metadata"]["name"], "-"),
