@@ -210,13 +210,13 @@ class Cluster:
         """Store a Secret for the ``secret`` volumes that mount it, as the Secret document.
 
         podman 4.3's ``kube play`` reads a Secret volume's source from its secret store and
-        parses it as a Secret; it writes every key
-        as a file of a named volume called after the Secret (root-owned, mode 0644: it
-        ignores ``items`` and ``defaultMode``). The document goes over stdin, never on a
-        command line or in a file.
+        parses it as a Secret; it writes each ``data`` key as a file of a named volume called
+        after the Secret (root-owned, mode 0644: it ignores ``items`` and ``defaultMode``).
+        The document goes over stdin, never on a command line or in a file.
         """
-        # Plain stringData: podman 4.3 writes its values to the files as they are, whereas
-        # base64 ``data`` reached the files still encoded.
+        # podman 4.3 writes each ``data`` value to its file byte for byte, without the
+        # base64 decoding Kubernetes does, and ignores ``stringData`` entirely; so the
+        # document carries the decoded values under ``data``.
         values = {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
         values.update({key: str(value) for key, value in (secret.get("stringData") or {}).items()})
         document = {
@@ -224,7 +224,7 @@ class Cluster:
             "kind": "Secret",
             "metadata": {"name": secret["metadata"]["name"]},
             "type": secret.get("type", "Opaque"),
-            "stringData": values,
+            "data": values,
         }
         proc = subprocess.run(
             self.podman_argv("secret", "create", secret["metadata"]["name"], "-"),
