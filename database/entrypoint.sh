@@ -19,6 +19,15 @@ set -eu
 : "${POSTGRES_USER:?POSTGRES_USER must be set}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
 
+# An arbitrary UID (OpenShift's restricted-v2 picks one from the namespace's range) has no
+# passwd entry, and initdb and postgres refuse to run without a user name: nss_wrapper
+# answers their lookups from a passwd file on the writable /tmp.
+if ! whoami >/dev/null 2>&1; then
+    nss=$(mktemp -d /tmp/nss.XXXXXX)
+    printf 'postgres:x:%s:%s:PostgreSQL:/var/lib/postgresql:/usr/sbin/nologin\n' "$(id -u)" "$(id -g)" > "$nss/passwd"
+    export LD_PRELOAD=libnss_wrapper.so NSS_WRAPPER_PASSWD="$nss/passwd" NSS_WRAPPER_GROUP=/etc/group
+fi
+
 if [ -n "${POSTGRES_PASSWORD+set}" ]; then
     echo "POSTGRES_PASSWORD is set: pass the password as a file named by POSTGRES_PASSWORD_FILE" >&2
     exit 64

@@ -2,8 +2,8 @@
 
 Object rules become ``ResourceValidationPolicy`` on Kubernetes resource types, stack rules
 ``StackValidationPolicy`` over every Kubernetes resource of the stack. The enforcement level
-is the rule's severity. Exemptions and the production switch come from the policy pack's
-config (``--policy-pack-config``), one key per rule id; see README.md.
+is the rule's severity. Exemptions, the production switch and the security profile come from
+the policy pack's config (``--policy-pack-config``), one key per rule id; see README.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pulumi_policy import (
 
 from hardened_k8s.policy import RULES, Exemption, ObjectRule, Rule, StackRule
 from hardened_k8s.policy.objects import K8sObject, kind_of, name_of, namespace_of
+from hardened_k8s.profiles import DEFAULT_PROFILE, PROFILES, SecurityProfile
 
 PACK_NAME = "hardened-k8s"
 
@@ -46,6 +47,12 @@ _PRODUCTION_SCHEMA: dict[str, Any] = {
     "type": "boolean",
     "default": False,
     "description": "Run this production-only rule (set true in the production stack's config).",
+}
+_PROFILE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": list(PROFILES),
+    "default": DEFAULT_PROFILE,
+    "description": "The stack's securityProfile; this rule runs only for some profiles.",
 }
 
 
@@ -84,7 +91,9 @@ def _exempted(exemptions: Sequence[Exemption], rule: Rule, obj: K8sObject) -> bo
 
 
 def _enabled(rule: Rule, config: Mapping[str, Any]) -> bool:
-    return not rule.production_only or config.get("production") is True
+    if rule.production_only and config.get("production") is not True:
+        return False
+    return config.get("securityProfile", DEFAULT_PROFILE) in rule.profiles
 
 
 def _object_policy(rule: ObjectRule) -> ResourceValidationPolicy:
@@ -142,6 +151,8 @@ def _config_schema(rule: Rule) -> PolicyConfigSchema:
     properties = {"exemptions": _EXEMPTIONS_SCHEMA}
     if rule.production_only:
         properties["production"] = _PRODUCTION_SCHEMA
+    if rule.profiles != frozenset(PROFILES):
+        properties["securityProfile"] = _PROFILE_SCHEMA
     return PolicyConfigSchema(properties=properties)
 
 
@@ -158,16 +169,24 @@ def build_policies() -> list[Policy]:
     return policies
 
 
-def pack_config(exemptions: Sequence[Exemption], *, production: bool) -> dict[str, dict[str, Any]]:
+def pack_config(
+    exemptions: Sequence[Exemption],
+    *,
+    production: bool,
+    security_profile: SecurityProfile = DEFAULT_PROFILE,
+) -> dict[str, dict[str, Any]]:
     """Policy pack config (``--policy-pack-config`` JSON) for a stack's exemptions.
 
     Keys are rule ids; each exemption goes under its rule, production-only rules get
-    ``production`` switched on for production stacks.
+    ``production`` switched on for production stacks, and the rules of some security
+    profiles only get the stack's ``securityProfile`` when it is not the default.
     """
     config: dict[str, dict[str, Any]] = {}
     for rule in RULES:
         if rule.production_only and production:
             config.setdefault(rule.id, {})["production"] = True
+        if rule.profiles != frozenset(PROFILES) and security_profile != DEFAULT_PROFILE:
+            config.setdefault(rule.id, {})["securityProfile"] = security_profile
     for exemption in exemptions:
         entry = exemption.model_dump(by_alias=True, exclude_none=True, exclude={"rule"})
         config.setdefault(exemption.rule, {}).setdefault("exemptions", []).append(entry)

@@ -29,7 +29,11 @@ from hardened_k8s.stack_config import read_stack_settings
 def config_for_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     """The pack config of ``stack`` of the project in ``project_dir``; raises ConfigError."""
     settings = read_stack_settings(project_dir, stack)
-    return pack_config(settings.policy_exemptions, production=settings.production)
+    return pack_config(
+        settings.policy_exemptions,
+        production=settings.production,
+        security_profile=settings.security_profile,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ SIGTERM tests come last because they stop containers.
 from __future__ import annotations
 
 import json
+import secrets
 import statistics
 import subprocess
 import threading
@@ -199,6 +200,56 @@ def test_replicas_starting_at_once_migrate_exactly_once(stack: RunningStack) -> 
         assert rows == "1"
     finally:
         stack.cluster.podman("rm", "--force", *names, check=False)
+
+
+ARBITRARY_UID = "1000680000"
+"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
+
+
+def test_postgresql_runs_as_an_arbitrary_uid_in_group_0(stack: RunningStack) -> None:
+    """The rendered database image under restricted-v2's terms: another UID in group 0, a
+    read-only root, a fresh data volume, the password as a mounted file."""
+    image = stack.workloads[DB].container_spec["image"]
+    name, secret = "pg-arbitrary-uid", "pg-arbitrary-uid-password"
+    password = secrets.token_urlsafe(18)
+    subprocess.run(
+        stack.cluster.podman_argv("secret", "create", secret, "-"),
+        input=password, text=True, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    try:
+        stack.cluster.podman(
+            "run", "--detach", "--name", name, "--network", "none", "--read-only",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--user", f"{ARBITRARY_UID}:0", "--tmpfs", "/tmp", "--tmpfs", "/var/run/postgresql",
+            "--volume", "/var/lib/postgresql/data",
+            "--secret", f"{secret},type=mount,target=/etc/secrets/credentials/password,mode=0440,gid=0",
+            "--env", "POSTGRES_USER=owner", "--env", "POSTGRES_DB=store",
+            "--env", "POSTGRES_PASSWORD_FILE=/etc/secrets/credentials/password",
+            image,
+        )  # fmt: skip
+
+        def ready() -> bool:
+            return stack.cluster.exec(name, "pg_isready", "-h", "127.0.0.1", "-p", "5432")[0] == 0
+
+        try:
+            wait_for("PostgreSQL ready as an arbitrary UID", ready, 90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{stack.cluster.logs(name)[-2000:]}") from None
+        out = stack.cluster.podman(
+            "exec", "--env", "PGPASSWORD", name, "psql", "--no-psqlrc", "-At", "-h", "127.0.0.1",
+            "-U", "owner", "-d", "store",
+            "-c", "SELECT current_database(), current_setting('data_directory')",
+            env={"PGPASSWORD": password},
+        ).strip()  # fmt: skip
+        assert out == "store|/var/lib/postgresql/data/pgdata", out
+        code, ids = stack.cluster.exec(
+            name, "sh", "-c", "id -u; id -g; stat -c %u /var/lib/postgresql/data/pgdata"
+        )
+        assert code == 0 and ids.split() == [ARBITRARY_UID, "0", ARBITRARY_UID], ids
+        assert password not in stack.cluster.logs(name)
+    finally:
+        stack.cluster.podman("rm", "--force", "--volumes", name, check=False)
+        stack.cluster.podman("secret", "rm", secret, check=False)
 
 
 # -- MCP -> API -> PostgreSQL -----------------------------------------------------------------------

@@ -151,6 +151,71 @@ def test_runs_as_the_deployment_uid(harness: Harness, built: Built) -> None:
     assert harness.output(built.image, ["id", "-g"]).strip() == out
 
 
+CODE_DIRS = ("/opt/venv", "/app")
+WRITABLE_OR_NOT_ROOTS = """
+import json, os, sys
+found = []
+for top in sys.argv[1:]:
+    for root, dirs, files in os.walk(top):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            if os.path.islink(name):
+                continue
+            if os.access(name, os.W_OK) or os.stat(name).st_uid != 0:
+                found.append(name)
+print(json.dumps({"checked": sum(1 for t in sys.argv[1:] for _ in os.walk(t)), "found": found[:10]}))
+"""
+
+
+def test_code_and_virtualenv_are_root_owned_and_read_only(harness: Harness, built: Built) -> None:
+    """As the runtime user, nothing under the virtualenv or the code is writable or its own."""
+    out = json.loads(harness.output(built.image, ["python", "-c", WRITABLE_OR_NOT_ROOTS, *CODE_DIRS]))
+    assert out["checked"] > 10, out
+    assert out["found"] == [], out
+
+
+ARBITRARY_UID = "1000680000"
+"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
+
+
+def test_serves_as_an_arbitrary_uid_in_group_0(harness: Harness, built: Built) -> None:
+    """The image runs as the pod under restricted-v2 would: another UID, group 0, read-only root."""
+    port = free_port()
+    environment = {"HOST": "127.0.0.1", "PORT": str(port)}
+    if built.service.directory == "store-api":
+        environment |= {
+            "DATABASE_URL": f"postgresql://store@127.0.0.1:{free_port()}/db",
+            "DB_CONNECT_TIMEOUT": "1",
+        }
+    else:
+        environment |= {"STORE_API_URL": f"http://127.0.0.1:{free_port()}", "AUTH_TOKEN": MCP_TOKEN}
+    container = harness.run(
+        built.image,
+        user=f"{ARBITRARY_UID}:0",
+        read_only=True,
+        tmpfs={"/tmp": "size=64m"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        environment=environment,
+    )
+    try:
+
+        def live() -> tuple[int, Any] | None:
+            try:
+                return http_get(f"http://127.0.0.1:{port}/health")
+            except OSError:
+                return None
+
+        try:
+            status = wait_until("/health as an arbitrary UID", live, 40)
+        except AssertionError:
+            raise AssertionError(container.logs().decode(errors="replace")[-2000:]) from None
+        assert status[0] == 200, status
+        code, ids = container.exec_run(["sh", "-c", "id -u; id -g"])
+        assert code == 0 and ids.decode().split() == [ARBITRARY_UID, "0"], ids
+    finally:
+        harness.remove(container)
+
+
 def test_no_compiler_or_dev_package(harness: Harness, built: Built) -> None:
     probe = "for t in " + " ".join(COMPILERS) + "; do command -v $t || true; done"
     found = harness.output(built.image, ["sh", "-c", probe]).split()

@@ -31,6 +31,7 @@ BUILD_TOOL = re.compile(r"^(gcc|g\+\+|cc|cpp|clang|make|binutils|build-essential
 """A package name that is a compiler/build tool or development headers."""
 INSTALL = re.compile(r"\b(apt-get|apt|apk|dnf|microdnf|yum)\s+(?:[-\w=]+\s+)*(install|add)\b")
 URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 HEALTHCHECK_NOOPS = {"exit 0", "true", "/bin/true", ":"}
 OCI_LABELS = ("source", "revision", "version", "title")
 
@@ -146,9 +147,11 @@ def base_image_problems(text: str) -> list[str]:
         if not image:
             problems.append(f"FROM {stage.base} resolves to nothing (ARG without default)")
             continue
-        if "@sha256:" in image:
-            continue
-        last = image.rsplit("/", 1)[-1]
+        name, _, digest = image.partition("@")
+        if not DIGEST.fullmatch(digest):
+            problems.append(f"base image {image} is not pinned by digest (@sha256:<64 hex>)")
+        # The tag stays beside the digest so a reader (and a bump) knows what it is.
+        last = name.rsplit("/", 1)[-1]
         tag = last.partition(":")[2]
         if not tag:
             problems.append(f"base image {image} has no tag")
@@ -168,7 +171,7 @@ def add_url_problems(text: str) -> list[str]:
 
 
 def runtime_problems(text: str, uid: int) -> list[str]:
-    """tini as PID 1, files owned by the run user, OCI labels."""
+    """tini as PID 1, code owned by root (read-only to the run user), OCI labels."""
     _, stages = parse(text)
     final = stages[-1]
     problems = []
@@ -176,8 +179,9 @@ def runtime_problems(text: str, uid: int) -> list[str]:
     if not entry or "tini" not in entry[-1]:
         problems.append("ENTRYPOINT does not start tini")
     for copy in final.all("COPY"):
-        if f"--chown={uid}:{uid}" not in copy:
-            problems.append(f"COPY without --chown={uid}:{uid}: {copy}")
+        owner = re.search(r"--chown=(\S+)", copy)
+        if owner and owner.group(1) not in ("0:0", "root:root", "0", "root"):
+            problems.append(f"COPY gives the files to {owner.group(1)}, not root: {copy}")
     labels = " ".join(final.all("LABEL"))
     for label in OCI_LABELS:
         if f"org.opencontainers.image.{label}=" not in labels:
@@ -277,12 +281,13 @@ def test_labels_are_last(path: Path) -> None:
 
 # -- each check on a Containerfile that breaks it ------------------------------------------------
 GOOD = """\
-ARG BASE_IMAGE=python:3.12-slim-bookworm
+ARG BASE_IMAGE=python:3.12-slim-bookworm@sha256:\
+0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 FROM ${BASE_IMAGE} AS builder
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libpq-dev
 FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 tini
-COPY --from=builder --chown=10001:10001 /opt/venv /opt/venv
+COPY --from=builder /opt/venv /opt/venv
 USER 10001:10001
 HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
@@ -318,13 +323,21 @@ BAD = {
         GOOD.replace("python:3.12-slim-bookworm", "registry.local:5000/python"),
         "has no tag",
     ),
-    "ARG without default": (GOOD.replace("=python:3.12-slim-bookworm", ""), "resolves to nothing"),
+    "base without digest": (re.sub(r"@sha256:[0-9a-f]+", "", GOOD), "not pinned by digest"),
+    "base with a short digest": (
+        re.sub(r"(@sha256:[0-9a-f]{12})[0-9a-f]+", r"\1", GOOD),
+        "not pinned by digest",
+    ),
+    "ARG without default": (re.sub(r"=python:\S+", "", GOOD), "resolves to nothing"),
     "ADD url": (
         GOOD.replace("USER 10001:10001", "ADD https://example.com/tool.tgz /opt/\nUSER 10001:10001"),
         "ADD from a URL",
     ),
     "no tini": (GOOD.replace('"/usr/bin/tini", "--"', '"python"'), "tini"),
-    "copy without chown": (GOOD.replace("--chown=10001:10001 ", ""), "without --chown"),
+    "code owned by the run user": (
+        GOOD.replace("COPY --from=builder ", "COPY --from=builder --chown=10001:10001 "),
+        "not root",
+    ),
     "missing label": (GOOD.replace('org.opencontainers.image.revision="r" ', ""), "image.revision"),
 }
 

@@ -352,3 +352,35 @@ def find(objs: list[Obj], kind: str, name: str | None = None) -> Obj:
         if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name):
             return obj
     raise AssertionError(f"no {kind}/{name} in the stack")
+
+
+def openshift_stack() -> list[Obj]:
+    """:func:`hardened_stack` as ``securityProfile: openshift-restricted-v2`` renders it: no
+    fixed ids anywhere (the SCC assigns them) and DNS egress to the DNS operator's pods in
+    ``openshift-dns`` on 5353."""
+    objs = hardened_stack()
+    for obj in objs:
+        spec = obj.get("spec", {}).get("template", {}).get("spec")
+        if spec is not None:
+            for key in ("runAsUser", "runAsGroup", "fsGroup", "fsGroupChangePolicy"):
+                spec["securityContext"].pop(key, None)
+            for container in [*spec.get("initContainers", []), *spec["containers"]]:
+                for key in ("runAsUser", "runAsGroup"):
+                    container.get("securityContext", {}).pop(key, None)
+        if obj["kind"] == "NetworkPolicy" and obj["metadata"]["name"] == "allow-dns":
+            obj["spec"]["egress"] = [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}
+                            },
+                            "podSelector": {
+                                "matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}
+                            },
+                        }
+                    ],
+                    "ports": [{"port": 5353, "protocol": "UDP"}, {"port": 5353, "protocol": "TCP"}],
+                }
+            ]
+    return objs

@@ -13,7 +13,7 @@ import pytest
 from hardened_k8s.policy import RULES, RULES_BY_ID, evaluate, format_report, run_rule
 from hardened_k8s.policy.rules import made_up_digest
 
-from .stack import Obj, find, hardened_stack
+from .stack import Obj, find, hardened_stack, openshift_stack
 
 Mutation = Callable[[list[Obj]], object]
 
@@ -448,6 +448,12 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("container runAsGroup as a protobuf double", _set(_sc, "runAsGroup", 999.0)),
         ("supplementalGroups", _set(_psc, "supplementalGroups", [10001, 4])),
     ],
+    "HARD-039": [
+        ("pod runAsUser", _set(_psc, "runAsUser", 10001)),
+        ("pod fsGroup", _set(_psc, "fsGroup", 1000680000)),
+        ("container runAsGroup", _set(_sc, "runAsGroup", 10001)),
+        ("runAsNonRoot dropped", _set(_psc, "runAsNonRoot", None)),
+    ],
     "HARD-036": [
         ("duplicate env", _duplicate_env),
         ("duplicate volume", _duplicate_volume),
@@ -479,14 +485,19 @@ def test_rule_ids_unique_and_documented() -> None:
         assert rule.title and rule.message and rule.fix, rule.id
 
 
+def _base_stack(rule_id: str) -> list[Obj]:
+    """The hardened stack of the profile the rule runs for (restricted where it runs for both)."""
+    return hardened_stack() if "restricted" in RULES_BY_ID[rule_id].profiles else openshift_stack()
+
+
 @pytest.mark.parametrize("rule_id", sorted(RULES_BY_ID))
 def test_hardened_stack_passes(rule_id: str) -> None:
-    assert _findings(hardened_stack(), rule_id) == []
+    assert _findings(_base_stack(rule_id), rule_id) == []
 
 
 @pytest.mark.parametrize(("rule_id", "mutate"), CASES)
 def test_mutation_fails(rule_id: str, mutate: Mutation) -> None:
-    objs = hardened_stack()
+    objs = _base_stack(rule_id)
     mutate(objs)
     assert _findings(objs, rule_id), f"{rule_id} accepted the mutated stack"
 
@@ -495,6 +506,24 @@ def test_whole_hardened_stack_passes_in_production() -> None:
     report = evaluate(hardened_stack(), production=True)
     assert report.violations == (), format_report(report)
     assert not report.failed
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_openshift_stack_passes_its_profile_and_only_its_profile(production: bool) -> None:
+    report = evaluate(openshift_stack(), production=production, security_profile="openshift-restricted-v2")
+    assert report.violations == (), format_report(report)
+    # The same objects under the default profile lack the fixed ids it requires ...
+    assert {v.rule_id for v in evaluate(openshift_stack(), production=production).violations} == {"HARD-005"}
+    # ... and a stack with fixed ids is refused by the OpenShift profile.
+    fixed = evaluate(hardened_stack(), production=production, security_profile="openshift-restricted-v2")
+    assert {v.rule_id for v in fixed.violations} == {"HARD-039"}
+
+
+def test_dns_to_openshift_dns_on_port_53_only_is_not_dns_egress() -> None:
+    objs = openshift_stack()
+    dns = find(objs, "NetworkPolicy", "allow-dns")
+    dns["spec"]["egress"][0]["ports"] = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert _findings(objs, "HARD-022"), "the DNS operator's pods listen on 5353, not 53"
 
 
 def test_findings_name_the_field_path() -> None:

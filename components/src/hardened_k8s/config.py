@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 from .models import StrictModel
 from .policy.exemptions import Exemption
 from .policy.rules import MIN_RUN_AS_ID
+from .profiles import DEFAULT_PROFILE, SecurityProfile
 from .quantities import parse_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
@@ -466,6 +467,12 @@ class StackSettings(StrictModel):
     policy_exemptions: list[Exemption] = Field(
         default_factory=list,
         description="Hardening rules waived for named objects, each with a reason. Default none.",
+    )
+    security_profile: SecurityProfile = Field(
+        default=DEFAULT_PROFILE,
+        description="restricted (default): Pod Security Standards restricted with fixed ids of "
+        "10000 or more; openshift-restricted-v2: OpenShift's SCC assigns the ids, DNS is "
+        "openshift-dns.",
     )
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-KUBE_DNS_SELECTOR = {"k8s-app": "kube-dns"}
-KUBE_SYSTEM_SELECTOR = {"kubernetes.io/metadata.name": "kube-system"}
+from .profiles import CLUSTER_DNS, DEFAULT_PROFILE, SecurityProfile
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,13 @@ def default_deny() -> k8s.networking.v1.NetworkPolicySpecArgs:
     )
 
 
-def dns_egress() -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """Let every pod of the namespace resolve names through kube-dns (53 UDP and TCP)."""
+def dns_egress(profile: SecurityProfile = DEFAULT_PROFILE) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Let every pod of the namespace resolve names through the cluster DNS, UDP and TCP.
+
+    The DNS pods of ``profile`` (:data:`profiles.CLUSTER_DNS`): kube-dns in ``kube-system`` on
+    53 by default, the DNS operator's pods in ``openshift-dns`` on 5353 on OpenShift.
+    """
+    dns = CLUSTER_DNS[profile]
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(),
         policy_types=["Egress"],
@@ -43,12 +49,15 @@ def dns_egress() -> k8s.networking.v1.NetworkPolicySpecArgs:
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                 to=[
                     k8s.networking.v1.NetworkPolicyPeerArgs(
-                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KUBE_SYSTEM_SELECTOR),
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=KUBE_DNS_SELECTOR),
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels={NAMESPACE_NAME_LABEL: dns.namespace}
+                        ),
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(dns.pod_labels)),
                     )
                 ],
                 ports=[
-                    k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=53)
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=port)
+                    for port in dns.ports
                     for proto in ("UDP", "TCP")
                 ],
             )
@@ -74,9 +83,7 @@ def allow_list(
     """
     sources = [_pod_peer(peer) for peer in ingress_from] + [
         k8s.networking.v1.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": namespace}
-            )
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAMESPACE_NAME_LABEL: namespace})
         )
         for namespace in ingress_namespaces
     ]

@@ -30,8 +30,13 @@ SECRET_FILE_MODE = 0o440
 """``defaultMode`` of Secret files: read-only to the owner (root) and the pod's ``fsGroup``."""
 
 
-def pod_security_context(uid: int, gid: int | None = None) -> k8s.core.v1.PodSecurityContextArgs:
-    """Non-root numeric UID/GID, fsGroup for volumes, and the runtime's default seccomp."""
+def pod_security_context(uid: int | None, gid: int | None = None) -> k8s.core.v1.PodSecurityContextArgs:
+    """Non-root numeric UID/GID, fsGroup for volumes, and the runtime's default seccomp.
+
+    ``uid`` None leaves ``runAsUser``, ``runAsGroup`` and ``fsGroup`` to the platform
+    (OpenShift's restricted-v2 SCC assigns them from the namespace's range); ``runAsNonRoot``
+    still holds.
+    """
     gid = uid if gid is None else gid
     return k8s.core.v1.PodSecurityContextArgs(
         run_as_non_root=True,
@@ -39,17 +44,18 @@ def pod_security_context(uid: int, gid: int | None = None) -> k8s.core.v1.PodSec
         run_as_group=gid,
         fs_group=gid,
         # Skip the recursive chown of large volumes when ownership is already right.
-        fs_group_change_policy="OnRootMismatch",
+        fs_group_change_policy="OnRootMismatch" if gid is not None else None,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
 
 def container_security_context(
-    uid: int, gid: int | None = None, *, writable_root_filesystem: bool = False
+    uid: int | None, gid: int | None = None, *, writable_root_filesystem: bool = False
 ) -> k8s.core.v1.SecurityContextArgs:
     """No privilege, no escalation, every capability dropped, read-only root by default.
 
     ``writable_root_filesystem`` is the named opt-out for images that cannot run read-only.
+    ``uid`` None leaves the ids to the platform, as in :func:`pod_security_context`.
     """
     gid = uid if gid is None else gid
     return k8s.core.v1.SecurityContextArgs(

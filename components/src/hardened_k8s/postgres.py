@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from . import network, pod
 from .config import DEFAULT_KUBERNETES_VERSION, DatabaseSpec
 from .labels import Labels
+from .profiles import DEFAULT_PROFILE, SecurityProfile, assigns_ids
 
 PORT = 5432
 PORT_NAME = "postgres"
@@ -40,7 +41,8 @@ class PostgreSQL(pulumi.ComponentResource):
     and clients mount the URL Secret the same way; its NetworkPolicy admits only ``clients`` on 5432.
     ``spec.protect`` (default true) sets Pulumi ``protect`` and ``retain_on_delete`` on the
     StatefulSet and the credentials, and the claims are retained when the set is deleted
-    or scaled down in any case.
+    or scaled down in any case. ``security_profile`` ``openshift-restricted-v2`` leaves the
+    pod's ids to OpenShift's SCC (the image runs under an arbitrary UID in group 0).
     """
 
     service_name: pulumi.Output[str]
@@ -61,6 +63,7 @@ class PostgreSQL(pulumi.ComponentResource):
         labels: Labels,
         clients: Sequence[network.Peer] = (),
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        security_profile: SecurityProfile = DEFAULT_PROFILE,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("hardened-k8s:database:PostgreSQL", name, None, opts)
@@ -126,6 +129,7 @@ class PostgreSQL(pulumi.ComponentResource):
                 credentials=credentials.metadata.name,
                 image=image if image is not None else _ref(spec),
                 kubernetes_version=kubernetes_version,
+                assigned_ids=assigns_ids(security_profile),
             ),
             opts=keep,
         )
@@ -155,8 +159,9 @@ def _statefulset_spec(
     credentials: pulumi.Input[str],
     image: pulumi.Input[str],
     kubernetes_version: str,
+    assigned_ids: bool,
 ) -> k8s.apps.v1.StatefulSetSpecArgs:
-    uid = spec.run_as_user
+    uid = None if assigned_ids else spec.run_as_user
     volumes, mounts = pod.scratch_volumes({"run": "/var/run/postgresql", "tmp": "/tmp"})
     secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
     volumes.append(secret_volume)

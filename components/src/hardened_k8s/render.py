@@ -37,6 +37,7 @@ from .mock_engine import (
 )
 from .policy import Exemption, Report, evaluate, format_report
 from .policy.schema import SchemaError, validate_objects
+from .profiles import DEFAULT_PROFILE, SecurityProfile
 from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
@@ -215,11 +216,12 @@ def _sorted(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class CheckSettings:
-    """What the checks need from a stack file: schema version, production, exemptions."""
+    """What the checks need from a stack file: schema version, production, exemptions, profile."""
 
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     production: bool = False
     exemptions: tuple[Exemption, ...] = ()
+    security_profile: SecurityProfile = DEFAULT_PROFILE
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ class Checks:
 
 
 def check_settings(project_dir: Path, stack: str) -> CheckSettings:
-    """Read ``kubernetesVersion``, ``production`` and ``policyExemptions`` of a stack file.
+    """Read ``kubernetesVersion``, ``production``, ``policyExemptions`` and ``securityProfile``.
 
     Any project may render; these keys are optional and default to 1.31, false and none.
     They are read as the program reads them (:func:`~hardened_k8s.stack_config.read_stack_settings`),
@@ -252,6 +254,7 @@ def check_settings(project_dir: Path, stack: str) -> CheckSettings:
         kubernetes_version=settings.kubernetes_version,
         production=settings.production,
         exemptions=tuple(settings.policy_exemptions),
+        security_profile=settings.security_profile,
     )
 
 
@@ -260,7 +263,12 @@ def check(objects: Sequence[RenderedObject], settings: CheckSettings) -> Checks:
     plain = [o.manifest for o in objects]
     return Checks(
         schema_errors=tuple(validate_objects(plain, settings.kubernetes_version)),
-        report=evaluate(plain, production=settings.production, exemptions=settings.exemptions),
+        report=evaluate(
+            plain,
+            production=settings.production,
+            exemptions=settings.exemptions,
+            security_profile=settings.security_profile,
+        ),
     )
 
 

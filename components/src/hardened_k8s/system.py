@@ -94,6 +94,7 @@ class ServiceSystem(pulumi.ComponentResource):
             labels={"app.kubernetes.io/part-of": config.part_of, "app.kubernetes.io/managed-by": "pulumi"},
             # Deleting the namespace would delete the database's claims: protect it like them.
             protect=config.database is not None and config.database.protect,
+            security_profile=config.security_profile,
             opts=child,
         )
         ns = namespace.namespace_name
@@ -121,6 +122,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 labels=db_labels,
                 clients=[peers[svc] for svc, spec in config.services.items() if db.name in spec.egress_to],
                 kubernetes_version=version,
+                security_profile=config.security_profile,
                 opts=child,
             )
             endpoints[db.name] = {
@@ -147,6 +149,7 @@ class ServiceSystem(pulumi.ComponentResource):
                 auth_token=secrets.auth_token if spec.bearer_auth else None,
                 production=config.production,
                 kubernetes_version=version,
+                security_profile=config.security_profile,
                 opts=child,
             )
             endpoints[svc] = {"dns": service.dns_name, "image": service.image}

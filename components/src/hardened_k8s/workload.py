@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from . import autoscaling, network, pod
 from .config import DEFAULT_KUBERNETES_VERSION, ServiceSpec
 from .labels import Labels
+from .profiles import DEFAULT_PROFILE, SecurityProfile, assigns_ids
 
 PORT_NAME = "http"
 """Name of the container and Service port; probes and policies refer to it by name."""
@@ -67,6 +68,8 @@ class HardenedService(pulumi.ComponentResource):
     With ``spec.autoscaling`` an HPA owns the replica count and the Deployment leaves
     ``spec.replicas`` unset; a PodDisruptionBudget (``maxUnavailable: 1``) is added whenever
     the service can run more than one pod. ``production`` adds topology spread.
+    ``security_profile`` (default ``restricted``) ``openshift-restricted-v2`` leaves the pod's
+    ids to OpenShift's SCC instead of ``spec.runAsUser``.
 
     Kubernetes objects are named ``labels.name`` (so the Service answers at
     ``<labels.name>.<namespace>.svc``); Pulumi children are ``f"{name}-{role}"``.
@@ -95,6 +98,7 @@ class HardenedService(pulumi.ComponentResource):
         auth_token: pulumi.Output[str] | None = None,
         production: bool = False,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
+        security_profile: SecurityProfile = DEFAULT_PROFILE,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("hardened-k8s:workload:HardenedService", name, None, opts)
@@ -141,6 +145,7 @@ class HardenedService(pulumi.ComponentResource):
                 secret_files=secret_files,
                 production=production,
                 kubernetes_version=kubernetes_version,
+                assigned_ids=assigns_ids(security_profile),
             ),
             opts=child,
         )
@@ -239,8 +244,9 @@ class HardenedService(pulumi.ComponentResource):
         secret_files: Mapping[str, SecretFile],
         production: bool,
         kubernetes_version: str,
+        assigned_ids: bool,
     ) -> k8s.apps.v1.DeploymentSpecArgs:
-        uid = spec.run_as_user
+        uid = None if assigned_ids else spec.run_as_user
         volumes, mounts = pod.scratch_volumes(pod.scratch_names(spec.writable_paths))
         readiness, liveness, startup = pod.http_probes(spec.probes, PORT_NAME)
         # Secrets are files on read-only Secret volumes; the environment holds only their paths.

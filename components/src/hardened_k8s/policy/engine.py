@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..profiles import DEFAULT_PROFILE, SecurityProfile
 from .exemptions import Exemption
 from .objects import K8sObject, kind_of, name_of, namespace_of
 from .rules import RULES, ObjectRule, Rule, Severity, StackRule
@@ -101,17 +102,19 @@ def evaluate(
     production: bool,
     exemptions: Iterable[Exemption] = (),
     rules: Sequence[Rule] = RULES,
+    security_profile: SecurityProfile = DEFAULT_PROFILE,
 ) -> Report:
     """Run ``rules`` (default: all) over ``objs`` and apply ``exemptions``.
 
-    Production-only rules run only when ``production`` is true.
+    Production-only rules run only when ``production`` is true; a rule runs only for the
+    security profiles it names (``security_profile``, default ``restricted``).
     """
     exemption_list = list(exemptions)
     used: set[int] = set()
     violations: list[Violation] = []
     exempted: list[ExemptedViolation] = []
     for rule in rules:
-        if rule.production_only and not production:
+        if (rule.production_only and not production) or security_profile not in rule.profiles:
             continue
         for violation in run_rule(rule, objs):
             match = next(

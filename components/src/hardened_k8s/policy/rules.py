@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..profiles import CLUSTER_DNS, OPENSHIFT, PROFILES, SecurityProfile
 from .objects import (
     LONG_RUNNING_KINDS,
     POD_BEARING_KINDS,
@@ -83,6 +84,8 @@ class Rule:
     """What to change, in the components' or the stack config's terms."""
     production_only: bool = False
     """Evaluated only for production stacks."""
+    profiles: frozenset[SecurityProfile] = frozenset(PROFILES)
+    """Security profiles (``securityProfile``) the rule is evaluated for; default all."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -772,6 +775,24 @@ def _check_high_ids(pod: PodTemplate) -> list[str]:
     return problems
 
 
+def _check_assigned_ids(pod: PodTemplate) -> list[str]:
+    """No fixed UID, GID or fsGroup: OpenShift's restricted-v2 SCC assigns them."""
+    levels: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
+        (f"{pod.spec_path}.securityContext", pod.security_context, (*_ID_FIELDS, "fsGroup"))
+    ]
+    levels += [(c.sc_path, c.security_context, _ID_FIELDS) for c in containers(pod)]
+    problems = [
+        f"{path}.{key}: is {sc.get(key)!r}; leave it unset, the restricted-v2 SCC assigns the "
+        "namespace's UID and fsGroup and refuses a fixed id outside its range"
+        for path, sc, keys in levels
+        for key in keys
+        if sc.get(key) is not None
+    ]
+    if pod.security_context.get("runAsNonRoot") is not True:
+        problems.append(f"{pod.spec_path}.securityContext.runAsNonRoot: must be true")
+    return problems
+
+
 def _check_rolling_update(obj: K8sObject) -> list[str]:
     strategy = as_map(as_map(obj.get("spec")).get("strategy"))
     if strategy.get("type", "RollingUpdate") != "RollingUpdate":
@@ -880,11 +901,13 @@ def _check_psa_labels(obj: K8sObject) -> list[str]:
     return problems
 
 
-CLUSTER_DNS_NAMESPACE = ("kubernetes.io/metadata.name", "kube-system")
-"""The label (key, value) of the namespace the cluster DNS runs in."""
-CLUSTER_DNS_PODS = ("k8s-app", "kube-dns")
-"""The label (key, value) of the cluster DNS pods (CoreDNS keeps kube-dns's label)."""
-_DNS_PORTS = (53, "53", "dns", "dns-tcp")
+_NAMESPACE_NAME = "kubernetes.io/metadata.name"
+_DNS_PORT_NAMES = ("dns", "dns-tcp")
+_DNS_PORTS = (
+    *(port for dns in CLUSTER_DNS.values() for port in (*dns.ports, *map(str, dns.ports))),
+    *_DNS_PORT_NAMES,
+)
+"""Ports that carry DNS: any cluster DNS's ports, as numbers or strings, and their names."""
 BROAD_PREFIX = {4: 16, 6: 48}
 """An ipBlock shorter than this prefix (/16 for IPv4, /48 for IPv6) admits too many addresses."""
 
@@ -932,15 +955,24 @@ def _check_np_peers(obj: K8sObject) -> list[str]:
     return problems
 
 
-def _is_cluster_dns(peer: Mapping[str, Any]) -> bool:
-    """The peer is exactly the cluster DNS: kube-dns pods in kube-system, nothing else."""
+def _cluster_dns_of(peer: Mapping[str, Any]) -> tuple[int | str, ...] | None:
+    """The ports of the cluster DNS the peer is exactly (kube-dns in kube-system, or
+    OpenShift's DNS pods in openshift-dns: :data:`profiles.CLUSTER_DNS`), or None."""
+    if "ipBlock" in peer:
+        return None
     namespaces = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
     pods = as_map(as_map(peer.get("podSelector")).get("matchLabels"))
-    return (
-        "ipBlock" not in peer
-        and namespaces.get(CLUSTER_DNS_NAMESPACE[0]) == CLUSTER_DNS_NAMESPACE[1]
-        and pods.get(CLUSTER_DNS_PODS[0]) == CLUSTER_DNS_PODS[1]
-    )
+    for dns in CLUSTER_DNS.values():
+        if namespaces.get(_NAMESPACE_NAME) == dns.namespace and all(
+            pods.get(key) == value for key, value in dns.pod_labels.items()
+        ):
+            return (*dns.ports, *(str(port) for port in dns.ports), *_DNS_PORT_NAMES)
+    return None
+
+
+def _is_cluster_dns(peer: Mapping[str, Any]) -> bool:
+    """The peer is exactly a cluster DNS, nothing else."""
+    return _cluster_dns_of(peer) is not None
 
 
 def _opens_dns(rule: Mapping[str, Any]) -> bool:
@@ -1066,15 +1098,17 @@ def _stack_np_coverage(objs: Sequence[K8sObject]) -> list[tuple[K8sObject, str]]
 def _allows_dns(np: K8sObject) -> bool:
     for rule in as_list(as_map(np.get("spec")).get("egress")):
         rule = as_map(rule)
-        if not any(_is_cluster_dns(as_map(peer)) for peer in as_list(rule.get("to"))):
-            continue
-        protocols = {
-            as_map(p).get("protocol", "TCP")
-            for p in as_list(rule.get("ports"))
-            if as_map(p).get("port") in _DNS_PORTS
-        }
-        if {"UDP", "TCP"} <= protocols:
-            return True
+        for peer in as_list(rule.get("to")):
+            ports = _cluster_dns_of(as_map(peer))
+            if ports is None:
+                continue
+            protocols = {
+                as_map(p).get("protocol", "TCP")
+                for p in as_list(rule.get("ports"))
+                if as_map(p).get("port") in ports
+            }
+            if {"UDP", "TCP"} <= protocols:
+                return True
     return False
 
 
@@ -1084,7 +1118,7 @@ def _stack_dns_egress(objs: Sequence[K8sObject]) -> list[tuple[K8sObject, str]]:
         (
             obj,
             f"{pod.metadata_path}.labels: no NetworkPolicy selecting these pods allows egress "
-            "to kube-dns on 53/UDP and 53/TCP",
+            "to the cluster DNS on UDP and TCP",
         )
         for obj, pod in _workloads(objs)
         if not any(_allows_dns(np) for np in find(obj, pod))
@@ -1443,6 +1477,7 @@ RULES: tuple[Rule, ...] = (
         title="Numeric non-zero runAsUser, runAsGroup and fsGroup",
         message="Without numeric ids the kubelet cannot verify non-root, and files get group 0.",
         fix="Set runAsUser, runAsGroup and fsGroup (e.g. 10001) on the pod, matching the image's USER.",
+        profiles=frozenset({"restricted"}),
         kinds=_PODS,
         check=_pod_rule_check(_check_numeric_ids),
     ),
@@ -1593,9 +1628,10 @@ RULES: tuple[Rule, ...] = (
     StackRule(
         id="HARD-022",
         severity="advisory",
-        title="DNS egress to kube-dns",
+        title="DNS egress to the cluster DNS",
         message="Under a default deny, pods cannot resolve names unless DNS egress is allowed.",
-        fix="Allow egress to kube-dns (kube-system) on 53/UDP and 53/TCP for every pod.",
+        fix="Allow egress to kube-dns (kube-system) on 53/UDP and 53/TCP for every pod, or to "
+        "openshift-dns on 5353 on OpenShift.",
         check=_stack_dns_egress,
     ),
     StackRule(
@@ -1749,6 +1785,18 @@ RULES: tuple[Rule, ...] = (
         "image's USER the same ids.",
         kinds=_PODS,
         check=_pod_rule_check(_check_high_ids),
+    ),
+    ObjectRule(
+        id="HARD-039",
+        severity="mandatory",
+        title="Ids left to OpenShift's restricted-v2 SCC",
+        message="restricted-v2 runs each pod as a UID from its namespace's range and refuses a "
+        "fixed runAsUser, runAsGroup or fsGroup outside it; the pod must still refuse root.",
+        fix="Remove runAsUser, runAsGroup and fsGroup (securityProfile openshift-restricted-v2 "
+        "does) and keep runAsNonRoot: true.",
+        profiles=frozenset({OPENSHIFT}),
+        kinds=_PODS,
+        check=_pod_rule_check(_check_assigned_ids),
     ),
 )
 """Every rule, in id order."""

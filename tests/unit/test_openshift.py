@@ -1,0 +1,108 @@
+"""``securityProfile: openshift-restricted-v2``: both stacks rendered by the real program."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from hardened_k8s.policy import format_report
+from hardened_k8s.profiles import OPENSHIFT
+from hardened_k8s.render import check, check_settings
+
+from ..conftest import ROOT, STACKS, Rendered, run_stack, stack_file_config
+
+ID_KEYS = ("runAsUser", "runAsGroup", "fsGroup")
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def openshift(request: pytest.FixtureRequest) -> tuple[str, Rendered]:
+    config = stack_file_config(request.param)
+    config["securityProfile"] = OPENSHIFT
+    return request.param, Rendered(run_stack(request.param, config))
+
+
+def _pods(stack: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    return [(w["metadata"]["name"], w["spec"]["template"]["spec"]) for w in stack.pod_workloads()]
+
+
+def test_no_fixed_ids_and_still_non_root(openshift: tuple[str, Rendered]) -> None:
+    _, stack = openshift
+    pods = _pods(stack)
+    assert len(pods) == 3
+    for name, spec in pods:
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert not set(ID_KEYS) & set(context), (name, context)
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert not {"runAsUser", "runAsGroup"} & set(sc), (name, sc)
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+
+
+def test_dns_egress_goes_to_openshift_dns_on_5353(openshift: tuple[str, Rendered]) -> None:
+    _, stack = openshift
+    egress = stack.get("NetworkPolicy", "allow-dns")["spec"]["egress"]
+    assert egress == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}},
+                    "podSelector": {"matchLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 5353}, {"protocol": "TCP", "port": 5353}],
+        }
+    ]
+
+
+def test_namespace_keeps_its_declared_psa_labels(openshift: tuple[str, Rendered]) -> None:
+    _, stack = openshift
+    (namespace,) = stack.all("Namespace")
+    labels = namespace["metadata"]["labels"]
+    assert labels["security.openshift.io/scc.podSecurityLabelSync"] == "false"
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_passes_schema_and_every_rule_of_its_profile(openshift: tuple[str, Rendered]) -> None:
+    name, stack = openshift
+    settings = replace(check_settings(ROOT, name), security_profile=OPENSHIFT)
+    checks = check(stack.objects, settings)
+    assert checks.schema_errors == ()
+    assert checks.report.violations == (), format_report(checks.report)
+    # Checked against the default profile instead, the missing ids are what fails.
+    default = check(stack.objects, check_settings(ROOT, name))
+    assert {v.rule_id for v in default.report.violations} == {"HARD-005"}
+
+
+def test_default_profile_differs_only_where_the_profile_says(
+    openshift: tuple[str, Rendered], rendered: Any
+) -> None:
+    name, stack = openshift
+    default = rendered(name)
+
+    def by_name(objects: Rendered) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(o.manifest["kind"], o.manifest["metadata"]["name"]): o.manifest for o in objects.objects}
+
+    ours, theirs = by_name(stack), by_name(default)
+    assert ours.keys() == theirs.keys()
+    differing = {key for key in ours if ours[key] != theirs[key]}
+    expected = {(w["kind"], w["metadata"]["name"]) for w in default.pod_workloads()}
+    expected |= {
+        ("Namespace", default.all("Namespace")[0]["metadata"]["name"]),
+        ("NetworkPolicy", "allow-dns"),
+    }
+    assert differing == expected
+
+
+def test_unknown_profile_names_the_key() -> None:
+    config = stack_file_config("dev")
+    config["securityProfile"] = "openshift"
+    with pytest.raises(Exception) as info:
+        run_stack("dev", config)
+    assert "securityProfile" in str(info.value)
+    assert "openshift-restricted-v2" in str(info.value)
