@@ -26,8 +26,9 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from hardened_k8s.policy import RULES, RULES_BY_ID, Exemption
+from hardened_k8s.profiles import PROFILES
 
-from .stack import Obj, find, hardened_stack
+from .stack import Obj, find, hardened_stack, openshift_stack
 
 PACK = Path(__file__).resolve().parents[2] / "policy"
 
@@ -177,6 +178,21 @@ def _stack_project(tmp_path: Path, production: str) -> Path:
         "    - {rule: HARD-001, resource: StatefulSet/db, namespace: shop, reason: Socket dir.}\n"
     )
     return tmp_path
+
+
+def test_profile_policies_follow_the_pack_config(policies: dict[str, Any], crossguard: ModuleType) -> None:
+    config = crossguard.pack_config([], production=False, security_profile="openshift-restricted-v2")
+    profiled = {rule_id for rule_id, entry in config.items() if "securityProfile" in entry}
+    assert profiled == {r.id for r in RULES if r.profiles != frozenset(PROFILES)} == {"HARD-005", "HARD-039"}
+    assert crossguard.pack_config([], production=False) == {}
+    unset = find(openshift_stack(), "Deployment")
+    fixed = find(hardened_stack(), "Deployment")
+    # The default profile wants fixed ids; OpenShift's refuses them.
+    assert _validate_resource(policies["HARD-005"], unset)
+    assert _validate_resource(policies["HARD-005"], unset, config["HARD-005"]) == []
+    assert _validate_resource(policies["HARD-039"], fixed) == []
+    assert _validate_resource(policies["HARD-039"], fixed, config["HARD-039"])
+    assert _validate_resource(policies["HARD-039"], unset, config["HARD-039"]) == []
 
 
 @pytest.mark.parametrize(("written", "production"), [('"true"', True), ("true", True), ('"false"', False)])
