@@ -87,6 +87,8 @@ lint: venv
 	# Each Pulumi program is its own __main__ module: checked one at a time.
 	$(BIN)/mypy policy
 	$(BIN)/mypy examples/minimal-service
+	# Breaking changes to the library's public API need a major version bump (minor while 0.x).
+	$(BIN)/python scripts/api_check.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -5,4 +5,4 @@ this package root stays import-free so that loading the configuration models doe
 in the Kubernetes SDK.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

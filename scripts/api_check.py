@@ -1,0 +1,115 @@
+"""API compatibility of ``hardened-k8s`` with its last release (``make lint`` runs it).
+
+``components/api-baseline.txt`` names the last release and the commit it was made from. The
+public API of the package (every module, class, function and attribute whose name has no
+leading underscore) is loaded at that commit and in the working tree with griffe, and its
+breaking changes listed: removed names, removed or reordered parameters, parameters made
+required, changed defaults, changed base classes. Semantic Versioning decides:
+
+* breaking changes need a major version bump over the baseline (while the major version is
+  0, a minor bump: 0.1.x -> 0.2.0);
+* a version that differs from the baseline needs its own ``## <version>`` section in
+  ``components/CHANGELOG.md``.
+
+Exit status 0 when both hold, 1 with the breaking changes listed when not, 2 when the
+baseline cannot be read (a shallow clone lacks the commit: fetch the whole history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import griffe
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "hardened_k8s"
+SOURCE = "components/src"
+BASELINE = ROOT / "components" / "api-baseline.txt"
+CHANGELOG = ROOT / "components" / "CHANGELOG.md"
+VERSION_RE = re.compile(r'^__version__ = "(\d+)\.(\d+)\.(\d+)"$', re.MULTILINE)
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    major, minor, patch = (int(part) for part in text.split("."))
+    return major, minor, patch
+
+
+def current_version() -> tuple[int, int, int]:
+    init = (ROOT / SOURCE / PACKAGE / "__init__.py").read_text()
+    match = VERSION_RE.search(init)
+    if match is None:
+        raise SystemExit(f'error: no __version__ = "X.Y.Z" in {SOURCE}/{PACKAGE}/__init__.py')
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def read_baseline() -> tuple[tuple[int, int, int], str]:
+    lines = [line for line in BASELINE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    version, commit = lines[-1].split()
+    return parse_version(version), commit
+
+
+def breaking_allowed(base: tuple[int, int, int], now: tuple[int, int, int]) -> bool:
+    """Whether ``now`` is a major bump over ``base`` (a minor bump while the major is 0)."""
+    if now[0] > base[0]:
+        return True
+    return base[0] == 0 and now[0] == 0 and now[1] > base[1]
+
+
+def breaking_changes(old_ref: str, new_ref: str | None = None) -> list[str]:
+    """Breaking changes of the public API from ``old_ref`` to ``new_ref`` (default: the
+    working tree), one line each."""
+    old = griffe.load_git(PACKAGE, ref=old_ref, repo=ROOT, search_paths=[SOURCE])
+    if new_ref is None:
+        new = griffe.load(PACKAGE, search_paths=[str(ROOT / SOURCE)])
+    else:
+        new = griffe.load_git(PACKAGE, ref=new_ref, repo=ROOT, search_paths=[SOURCE])
+    return sorted({ANSI_RE.sub("", change.explain()) for change in griffe.find_breaking_changes(old, new)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.parse_args(argv)
+    base, commit = read_baseline()
+    now = current_version()
+    shown = ".".join(map(str, now))
+    verify = subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
+    )
+    if verify.returncode != 0:
+        print(
+            f"error: baseline commit {commit} is not in this clone; fetch the whole history "
+            "(git fetch --unshallow, or actions/checkout with fetch-depth: 0)",
+            file=sys.stderr,
+        )
+        return 2
+    problems = []
+    changes = breaking_changes(commit)
+    if changes and not breaking_allowed(base, now):
+        problems.append(
+            f"{len(changes)} breaking change(s) since {'.'.join(map(str, base))} but the version is "
+            f"{shown}: raise it to {base[0] + 1}.0.0"
+            + (f" (or {base[0]}.{base[1] + 1}.0 while 0.x)" if base[0] == 0 else "")
+            + " in components/src/hardened_k8s/__init__.py and record the changes in the changelog"
+        )
+    if now != base and not re.search(rf"^## {re.escape(shown)}\b", CHANGELOG.read_text(), re.MULTILINE):
+        problems.append(f"components/CHANGELOG.md has no '## {shown}' section for the version")
+    for change in changes:
+        print(f"  {change}")
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
+    print(f"API check passed: {shown} against {'.'.join(map(str, base))} ({len(changes)} breaking change(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
