@@ -7,7 +7,9 @@ Shared by the real-build test tier (``tests/image``) and the image benchmark
   (Debian's ``docker.io``) with its data and exec roots in a temporary directory, no
   bridge and no iptables rules;
 * a registry standing in for quay.io: ``docker-registry`` (Debian's ``docker-registry``)
-  on 127.0.0.1:5000 with its own config and storage, unless one already answers there;
+  on 127.0.0.1:5000 with its own config and storage, unless one already answers there; a
+  machine-wide lock (:data:`REGISTRY_LOCK`) makes a second test run wait rather than share a
+  registry the first one stops when it finishes;
 * a Debian bookworm Python base made with ``debootstrap`` and imported as
   ``127.0.0.1:5000/ecosystem-appeng/python-base:bookworm``; the rootfs tarball is cached
   under ``${XDG_CACHE_HOME:-~/.cache}/hardened-k8s/``.
@@ -22,6 +24,7 @@ the build context as ``build-ca.pem`` for the builder stage (see the Containerfi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -178,6 +181,38 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
         proc.wait(timeout=10)
 
 
+REGISTRY_LOCK = Path("/run/lock/hardened-k8s-registry.lock")
+"""Held by every process with an open :class:`Harness`: the registry's address is machine-wide,
+and a harness that found another process's registry answering would lose it mid-run when that
+process closed its harness."""
+
+_registry_users = 0
+_registry_lock_fd: int | None = None
+
+
+def _hold_registry() -> None:
+    """Take the machine-wide registry lock for this process (re-entrant within it: the image
+    and e2e tiers of one session share one registry)."""
+    global _registry_users, _registry_lock_fd
+    if _registry_users == 0:
+        fd = os.open(REGISTRY_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another test run's registry to finish ({REGISTRY_LOCK})", flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _registry_lock_fd = fd
+    _registry_users += 1
+
+
+def _release_registry() -> None:
+    global _registry_users, _registry_lock_fd
+    _registry_users -= 1
+    if _registry_users == 0 and _registry_lock_fd is not None:
+        os.close(_registry_lock_fd)  # releases the flock
+        _registry_lock_fd = None
+
+
 @dataclass
 class BuildResult:
     image_id: str
@@ -196,9 +231,12 @@ class Harness:
     _containers: list[str] = field(default_factory=list)
     started_engine: bool = False
     started_registry: bool = False
+    _holds_registry: bool = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Self:
+        _hold_registry()
+        self._holds_registry = True
         try:
             self._start_engine()
             self._start_registry()
@@ -225,6 +263,9 @@ class Harness:
         self._procs.clear()
         _unmount_under(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._holds_registry:
+            self._holds_registry = False
+            _release_registry()
 
     def _spawn(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.workdir / f"{name}.log"
