@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from hardened_k8s.policy.schema import validate_objects
+from hardened_k8s.schema import validate_objects
 
 from ..conftest import ROOT, Rendered
 

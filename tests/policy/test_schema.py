@@ -7,7 +7,7 @@ import time
 import kubernetes_validate
 import pytest
 
-from hardened_k8s.policy.schema import supported_versions, validate_objects
+from hardened_k8s.schema import supported_versions, validate_objects
 
 from .stack import find, hardened_stack
 

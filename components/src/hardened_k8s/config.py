@@ -19,9 +19,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .controls import MIN_RUN_AS_ID
+from .exemptions import Exemption
 from .models import StrictModel
-from .policy.exemptions import Exemption
-from .policy.rules import MIN_RUN_AS_ID
 from .profiles import DEFAULT_PROFILE, SecurityProfile
 from .quantities import parse_quantity
 
@@ -428,7 +428,7 @@ class DatabaseSpec(StrictModel):
 
 def _supported_kubernetes_version(value: str) -> str:
     # The schemas decide what can be checked; imported here only, it is a large package.
-    from .policy.schema import supported_versions
+    from .schema import supported_versions
 
     supported = supported_versions()
     if value not in supported:

@@ -36,8 +36,8 @@ from .mock_engine import (
     unwrap_secrets,
 )
 from .policy import Exemption, Report, evaluate, format_report
-from .policy.schema import SchemaError, validate_objects
 from .profiles import DEFAULT_PROFILE, SecurityProfile
+from .schema import SchemaError, validate_objects
 from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")

@@ -1,21 +1,23 @@
 """Hardening policy: the rules of the project's hardening guide as pure functions.
 
 Shared by the offline render and the Pulumi CrossGuard policy pack (``policy/``), so a rule
-is written once. This package imports neither Pulumi nor a Kubernetes SDK; the schema
-check (:mod:`hardened_k8s.policy.schema`, needs ``kubernetes-validate``) is imported on
-its own.
+is written once. This package needs only the standard library and pydantic (for
+:class:`Exemption`): it imports neither Pulumi nor a Kubernetes SDK nor the stack
+configuration, so the policy pack installs no more than that. The OpenAPI schema check is
+:mod:`hardened_k8s.schema`, outside this package.
 
 Public API::
 
-    evaluate(objs, *, production, exemptions=()) -> Report
+    evaluate(objs, *, production, exemptions=(), rules=RULES) -> Report
     format_report(report) -> str
-    Exemption                      # one entry of stack config policyExemptions
-    RULES, RULES_BY_ID             # the registry
-    schema.validate_objects(objs, kubernetes_version) -> list[SchemaError]
+    Exemption, EXEMPTION_LIST      # stack config policyExemptions (from hardened_k8s.exemptions)
+    RULES, RULES_BY_ID             # every rule (hardened_k8s.policy.rules, split by concern)
+    StackIndex                     # what a stack rule's check reads, built once per evaluation
 """
 
+from ..exemptions import EXEMPTION_LIST, Exemption
 from .engine import ExemptedViolation, Report, Violation, evaluate, format_report, run_rule
-from .exemptions import EXEMPTION_LIST, Exemption
+from .index import StackIndex
 from .rules import RULES, RULES_BY_ID, ObjectRule, Rule, StackRule
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "ObjectRule",
     "Report",
     "Rule",
+    "StackIndex",
     "StackRule",
     "Violation",
     "evaluate",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..exemptions import Exemption
 from ..profiles import DEFAULT_PROFILE, SecurityProfile
-from .exemptions import Exemption
+from .index import StackIndex
 from .objects import K8sObject, kind_of, name_of, namespace_of
 from .rules import RULES, ObjectRule, Rule, Severity, StackRule
 
@@ -83,7 +84,12 @@ def _violation(rule: Rule, obj: K8sObject, problem: str) -> Violation:
 
 
 def run_rule(rule: Rule, objs: Sequence[K8sObject]) -> list[Violation]:
-    """Findings of one rule over ``objs`` (production gating is the caller's business)."""
+    """Findings of one rule over ``objs`` (production gating is the caller's business).
+
+    A stack rule gets ``objs`` as a :class:`~hardened_k8s.policy.index.StackIndex`: pass one
+    to share its lookups between rules, as :func:`evaluate` does; any other sequence gets an
+    index of its own.
+    """
     if isinstance(rule, ObjectRule):
         return [
             _violation(rule, obj, problem)
@@ -92,7 +98,8 @@ def run_rule(rule: Rule, objs: Sequence[K8sObject]) -> list[Violation]:
             for problem in rule.check(obj)
         ]
     if isinstance(rule, StackRule):
-        return [_violation(rule, obj, problem) for obj, problem in rule.check(objs)]
+        stack = objs if isinstance(objs, StackIndex) else StackIndex(objs)
+        return [_violation(rule, obj, problem) for obj, problem in rule.check(stack)]
     raise TypeError(f"{rule.id}: unknown rule type {type(rule).__name__}")
 
 
@@ -104,11 +111,14 @@ def evaluate(
     rules: Sequence[Rule] = RULES,
     security_profile: SecurityProfile = DEFAULT_PROFILE,
 ) -> Report:
-    """Run ``rules`` (default: all) over ``objs`` and apply ``exemptions``.
+    """Run ``rules`` (default: all) over ``objs`` and apply ``exemptions`` (default: none).
 
     Production-only rules run only when ``production`` is true; a rule runs only for the
-    security profiles it names (``security_profile``, default ``restricted``).
+    security profiles it names (``security_profile``, default ``restricted``). The stack
+    rules share one :class:`~hardened_k8s.policy.index.StackIndex` of ``objs``, so the whole
+    evaluation grows linearly with the number of objects.
     """
+    stack = StackIndex(objs)
     exemption_list = list(exemptions)
     used: set[int] = set()
     violations: list[Violation] = []
@@ -116,7 +126,7 @@ def evaluate(
     for rule in rules:
         if (rule.production_only and not production) or security_profile not in rule.profiles:
             continue
-        for violation in run_rule(rule, objs):
+        for violation in run_rule(rule, stack):
             match = next(
                 (
                     (i, e)

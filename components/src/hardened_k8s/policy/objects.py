@@ -85,6 +85,27 @@ def declares(obj: K8sObject, *path: str) -> bool:
     return False
 
 
+def as_int(value: Any) -> int | None:
+    """An integer field's value; ``None`` when unset or not an integer.
+
+    Pulumi hands policy packs numbers through protobuf ``Struct``, as floats (``10001.0``),
+    so an integral float counts as the integer it spells.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def is_positive_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (in the sense of :func:`as_int`) above zero."""
+    number = as_int(value)
+    return number is not None and number > 0
+
+
 def kind_of(obj: K8sObject) -> str:
     return str(obj.get("kind") or "")
 
@@ -215,10 +236,23 @@ def selector_is_empty(selector: Mapping[str, Any]) -> bool:
     return not as_map(selector.get("matchLabels")) and not as_list(selector.get("matchExpressions"))
 
 
+def pod_selector(obj: K8sObject) -> Mapping[str, Any]:
+    """The ``LabelSelector`` with which a Service, PodDisruptionBudget or NetworkPolicy picks pods.
+
+    A Service's ``spec.selector`` is a plain label map: it comes back as ``matchLabels``.
+    Other kinds select no pods (an empty mapping).
+    """
+    kind = kind_of(obj)
+    spec = as_map(obj.get("spec"))
+    if kind == "Service":
+        return {"matchLabels": as_map(spec.get("selector"))}
+    if kind == "PodDisruptionBudget":
+        return as_map(spec.get("selector"))
+    if kind == "NetworkPolicy":
+        return as_map(spec.get("podSelector"))
+    return _EMPTY
+
+
 def workload_selector(obj: K8sObject) -> Mapping[str, Any]:
     """``spec.selector`` of a Deployment/StatefulSet/DaemonSet/ReplicaSet/Job (else empty)."""
     return as_map(as_map(obj.get("spec")).get("selector"))
-
-
-def index_by(objs: Sequence[K8sObject], kind: str) -> list[K8sObject]:
-    return [o for o in objs if kind_of(o) == kind]

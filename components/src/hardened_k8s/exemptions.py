@@ -8,6 +8,10 @@ choice shows up in review with the reason next to it::
         resource: StatefulSet/postgres
         namespace: store          # optional: any namespace when omitted
         reason: PostgreSQL writes its socket under /var/run/postgresql; tracked upstream.
+
+Shared by the stack configuration (:mod:`hardened_k8s.config`) and the policy
+(:mod:`hardened_k8s.policy`, which re-exports it) and importing neither: rule ids are
+checked against :data:`hardened_k8s.controls.RULE_IDS`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, TypeAdapter
 
-from ..models import StrictModel
-from .rules import RULES_BY_ID
+from .controls import RULE_IDS
+from .models import StrictModel
 
 _RESOURCE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def _known_rule(value: str) -> str:
-    if value not in RULES_BY_ID:
+    if value not in RULE_IDS:
         raise ValueError(
-            f"rule: {value!r} is not a known rule id; use one of {', '.join(RULES_BY_ID)} "
+            f"rule: {value!r} is not a known rule id; use one of {', '.join(RULE_IDS)} "
             "(see hardened_k8s.policy.rules)"
         )
     return value

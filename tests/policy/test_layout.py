@@ -1,0 +1,180 @@
+"""Where the policy sits: what it imports, what imports it, and its registry of rules.
+
+The import checks run in a fresh interpreter each, since this test process has long loaded
+everything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from hardened_k8s.controls import RULE_IDS
+from hardened_k8s.policy import RULES, ObjectRule, StackRule
+from hardened_k8s.policy.rules import availability, network, pod_security, registry, stack, workload
+
+from ..conftest import ROOT
+
+PACK = ROOT / "policy"
+NEUTRAL = {
+    "hardened_k8s",
+    "hardened_k8s.controls",
+    "hardened_k8s.exemptions",
+    "hardened_k8s.models",
+    "hardened_k8s.profiles",
+}
+"""The library modules the policy may load besides its own: config-free data."""
+
+
+def _loaded_after(code: str, *, cwd: Path = ROOT) -> set[str]:
+    """Modules a fresh interpreter loads to run ``code`` (beyond those its start-up loaded)."""
+    script = (
+        "import sys as _s\n_before = set(_s.modules)\n"
+        + textwrap.dedent(code)
+        + "\nimport json as _j\nprint(_j.dumps(sorted(set(_s.modules) - _before)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _policy_modules(loaded: Iterable[str]) -> set[str]:
+    return {m for m in loaded if m == "hardened_k8s.policy" or m.startswith("hardened_k8s.policy.")}
+
+
+def _distributions(loaded: Iterable[str]) -> set[str]:
+    """Distributions (normalised names) that provide the third-party modules in ``loaded``."""
+    providers = metadata.packages_distributions()
+    tops = {m.partition(".")[0] for m in loaded} - set(sys.stdlib_module_names) - {"hardened_k8s"}
+    return {_normal(d) for top in tops for d in providers.get(top, [])}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(*names: str) -> set[str]:
+    """``names`` and every distribution they require, as installed here (extras left out)."""
+    found: set[str] = set()
+    todo = [_normal(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for requirement in metadata.requires(name) or []:
+            if "extra ==" not in requirement:
+                todo.append(_normal(re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]))
+    return found
+
+
+def test_config_does_not_load_the_policy() -> None:
+    loaded = _loaded_after("import hardened_k8s.config")
+    assert _policy_modules(loaded) == set()
+    assert {"hardened_k8s.exemptions", "hardened_k8s.controls"} <= loaded
+
+
+def test_validating_exemptions_and_ids_does_not_load_the_policy() -> None:
+    loaded = _loaded_after(
+        """
+        from pydantic import ValidationError
+        from hardened_k8s.config import ServiceSpec, StackSettings
+
+        exemption = {"rule": "HARD-001", "resource": "Deployment/api", "reason": "Vendor image."}
+        settings = StackSettings.model_validate({"production": True, "policyExemptions": [exemption]})
+        assert settings.policy_exemptions[0].rule == "HARD-001"
+        try:
+            StackSettings.model_validate({"policyExemptions": [{**exemption, "rule": "HARD-999"}]})
+        except ValidationError as error:
+            assert "'HARD-999' is not a known rule id" in str(error), error
+        else:
+            raise SystemExit("HARD-999 was accepted")
+        try:
+            ServiceSpec.model_validate({"image": {"ref": "r@sha256:" + "1" * 64}, "runAsUser": 1000})
+        except ValidationError as error:
+            assert "greater than or equal to 10000" in str(error), error
+        else:
+            raise SystemExit("runAsUser 1000 was accepted")
+        """
+    )
+    assert _policy_modules(loaded) == set()
+
+
+def test_policy_loads_only_the_standard_library_and_pydantic() -> None:
+    loaded = _loaded_after(
+        """
+        from hardened_k8s.policy import evaluate
+        assert not evaluate([], production=True).failed
+        """
+    )
+    library = {m for m in loaded if m.startswith("hardened_k8s")}
+    assert library - _policy_modules(library) == NEUTRAL
+    assert _distributions(loaded) <= _closure("pydantic")
+
+
+def _pack_requirements() -> list[str]:
+    lines = (PACK / "requirements.txt").read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+def test_pack_loads_only_what_its_requirements_name() -> None:
+    """The pack's modules load the policy, pulumi-policy and pydantic, and nothing else.
+
+    Each pinned requirement is loaded (none is there for nothing) and every distribution
+    loaded comes with one of them.
+    """
+    loaded = _loaded_after(
+        """
+        import crossguard
+        assert crossguard.build_policies()
+        """,
+        cwd=PACK,
+    )
+    pinned = {_normal(r.split("==")[0]) for r in _pack_requirements() if "==" in r}
+    assert pinned == {"pulumi", "pulumi-policy", "pydantic"}
+    used = _distributions(loaded)
+    assert pinned <= used
+    assert used <= _closure(*pinned)
+    library = {m for m in loaded if m.startswith("hardened_k8s")}
+    assert library - _policy_modules(library) == NEUTRAL
+
+
+def test_rules_follow_the_shared_id_list() -> None:
+    assert [rule.id for rule in RULES] == list(RULE_IDS)
+
+
+def test_each_rule_is_declared_in_one_concern_module() -> None:
+    modules = (pod_security, workload, network, availability, stack)
+    ids = [rule.id for module in modules for rule in module.RULES]
+    assert sorted(ids) == sorted(RULE_IDS)
+    assert {rule.id for rule in pod_security.RULES} == {i for i in RULE_IDS if i.startswith("PSS-")}
+    assert all(isinstance(rule, ObjectRule) for rule in (*pod_security.RULES, *workload.RULES))
+
+
+def _rule(rule_id: str) -> StackRule:
+    return StackRule(id=rule_id, severity="advisory", title="t", message="m", fix="f", check=lambda s: [])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (_rule("HARD-001"), "rule HARD-001 is declared twice"),
+        (_rule("HARD-999"), "rule HARD-999 is not in hardened_k8s.controls.RULE_IDS; add its id there"),
+    ],
+)
+def test_registry_refuses_a_repeated_or_unlisted_id(extra: StackRule, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        registry.build_registry(RULES, [extra])
+
+
+def test_registry_refuses_a_listed_id_without_a_rule() -> None:
+    with pytest.raises(ValueError, match="no rule declares HARD-038; declare each in the concern module"):
+        registry.build_registry([rule for rule in RULES if rule.id != "HARD-038"])
