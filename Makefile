@@ -75,9 +75,10 @@ e2e-deps:
 e2e: venv
 	$(BIN)/python -m pytest -m e2e tests/e2e -s
 
-## bench: render scale (1-100 services) and image builds (needs image-deps)
+## bench: render scale (1-100 services), policy scale (10-200) and image builds (needs image-deps)
 bench: venv
 	$(BIN)/python bench/render_scale.py
+	$(BIN)/python bench/policy_scale.py
 	$(BIN)/python bench/images.py
 
 lint: venv
