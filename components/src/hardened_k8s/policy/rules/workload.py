@@ -254,14 +254,19 @@ def _check_secret_env(pod: PodTemplate) -> list[str]:
 _ID_FIELDS = ("runAsUser", "runAsGroup")
 
 
-def _check_high_ids(pod: PodTemplate) -> list[str]:
-    """Set UIDs and GIDs are at least MIN_RUN_AS_ID; unset ones are HARD-005's business."""
-    problems = []
+def _id_levels(pod: PodTemplate) -> list[tuple[str, Mapping[str, Any], tuple[str, ...]]]:
+    """``(path, securityContext, id fields)`` of the pod (with ``fsGroup``) and each container."""
     levels: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
         (f"{pod.spec_path}.securityContext", pod.security_context, (*_ID_FIELDS, "fsGroup"))
     ]
     levels += [(c.sc_path, c.security_context, _ID_FIELDS) for c in containers(pod)]
-    for path, sc, keys in levels:
+    return levels
+
+
+def _check_high_ids(pod: PodTemplate) -> list[str]:
+    """Set UIDs and GIDs are at least MIN_RUN_AS_ID; unset ones are HARD-005's business."""
+    problems = []
+    for path, sc, keys in _id_levels(pod):
         for key in keys:
             number = as_int(sc.get(key))
             if number is not None and number < MIN_RUN_AS_ID:
@@ -278,14 +283,10 @@ def _check_high_ids(pod: PodTemplate) -> list[str]:
 
 def _check_assigned_ids(pod: PodTemplate) -> list[str]:
     """No fixed UID, GID or fsGroup: OpenShift's restricted-v2 SCC assigns them."""
-    levels: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = [
-        (f"{pod.spec_path}.securityContext", pod.security_context, (*_ID_FIELDS, "fsGroup"))
-    ]
-    levels += [(c.sc_path, c.security_context, _ID_FIELDS) for c in containers(pod)]
     problems = [
         f"{path}.{key}: is {sc.get(key)!r}; leave it unset, the restricted-v2 SCC assigns the "
         "namespace's UID and fsGroup and refuses a fixed id outside its range"
-        for path, sc, keys in levels
+        for path, sc, keys in _id_levels(pod)
         for key in keys
         if sc.get(key) is not None
     ]
