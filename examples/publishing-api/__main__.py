@@ -1,0 +1,65 @@
+"""The publishing API as one hardened service in its own namespace, sized per stack.
+
+Config: ``namespace``, ``production`` (default false), ``registry`` (default
+``quay.io/ecosystem-appeng``), ``imageRevision`` (default: the checkout's HEAD) and
+``service``, a ServiceSpec. ``Pulumi.prod.yaml`` holds the production numbers: probes,
+an HPA from 3 to 10 pods at 70 % CPU and 80 % memory, 512Mi of memory requested and 2Gi at
+most. ``production`` adds a PodDisruptionBudget and topology spread and refuses images
+without a digest. With ``service.image.build`` the program builds ``service/Containerfile``,
+pushes it and deploys the digest; ``service.image.ref`` deploys a published ``repo@sha256:``.
+"""
+
+from pathlib import Path
+
+import pulumi
+
+from hardened_k8s.build import build_spec
+from hardened_k8s.config import DEFAULT_REGISTRY, ServiceSpec
+from hardened_k8s.image import ServiceImage
+from hardened_k8s.labels import Labels
+from hardened_k8s.namespace import SecureNamespace
+from hardened_k8s.stack_config import source_revision
+from hardened_k8s.validation import validate_model
+from hardened_k8s.workload import HardenedService
+
+NAME = "publishing-api"
+
+config = pulumi.Config()
+namespace = config.require("namespace")
+spec = validate_model(ServiceSpec, config.require_object("service"), path="service")
+
+image: pulumi.Input[str]
+if spec.image.build is not None:
+    build = spec.image.build
+    image = ServiceImage(
+        f"{NAME}-image",
+        build_spec(
+            NAME,
+            context=build.context,
+            containerfile=build.containerfile,
+            target=build.target,
+            build_args=build.args,
+            registry=config.get("registry") or DEFAULT_REGISTRY,
+            version=spec.version,
+            revision=source_revision(Path.cwd(), config.get("imageRevision")),
+        ),
+    ).ref
+else:
+    assert spec.image.ref is not None  # an ImageSpec holds exactly one of build and ref
+    image = spec.image.ref
+
+ns = SecureNamespace(
+    NAME,
+    namespace=namespace,
+    labels={"app.kubernetes.io/part-of": NAME, "app.kubernetes.io/managed-by": "pulumi"},
+)
+service = HardenedService(
+    NAME,
+    spec,
+    namespace=ns.namespace_name,
+    image=image,
+    labels=Labels(NAME, namespace, spec.version, spec.component, part_of=NAME),
+    production=config.get_bool("production") or False,
+)
+pulumi.export("dns", service.dns_name)
+pulumi.export("image", service.image)
