@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 # Every Pulumi.<stack>.yaml is a stack; a new stack file is rendered without editing this.
 STACKS ?= $(sort $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml)))
 STACK  ?=
+# Example projects (examples/<name>/Pulumi.yaml) and every Containerfile, found, never listed.
+EXAMPLES       := $(sort $(dir $(wildcard examples/*/Pulumi.yaml)))
+CONTAINERFILES := $(sort $(wildcard services/*/Containerfile database/Containerfile examples/*/*/Containerfile))
 # Tools installed from PyPI (hadolint, actionlint) live in the venv's bin.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml | cksum | cut -d' ' -f1)
@@ -87,7 +90,9 @@ lint: venv
 	$(BIN)/mypy
 	# Each Pulumi program is its own __main__ module: checked one at a time.
 	$(BIN)/mypy policy
-	$(BIN)/mypy examples/minimal-service
+	set -e; for example in $(EXAMPLES); do $(BIN)/mypy $$example; done
+	# Every Containerfile: the services', the database's and the examples'.
+	$(BIN)/hadolint --config .hadolint.yaml --failure-threshold warning $(CONTAINERFILES)
 	# Breaking changes to the library's public API need a major version bump (minor while 0.x).
 	$(BIN)/python scripts/api_check.py
 

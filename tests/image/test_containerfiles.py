@@ -26,6 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HADOLINT_CONFIG = REPO_ROOT / ".hadolint.yaml"
 CONTAINERFILES = sorted((REPO_ROOT / "services").glob("*/Containerfile"))
 SERVICE_NAMES = [p.parent.name for p in CONTAINERFILES]
+EXAMPLE_CONTAINERFILES = sorted((REPO_ROOT / "examples").glob("*/*/Containerfile"))
+"""The example projects' services: ``examples/<project>/<build context>/Containerfile``."""
+EXAMPLE_NAMES = [str(p.parent.relative_to(REPO_ROOT / "examples")) for p in EXAMPLE_CONTAINERFILES]
+EVERY_SERVICE = CONTAINERFILES + EXAMPLE_CONTAINERFILES
+EVERY_SERVICE_NAME = SERVICE_NAMES + [f"examples/{name}" for name in EXAMPLE_NAMES]
 
 BUILD_TOOL = re.compile(r"^(gcc|g\+\+|cc|cpp|clang|make|binutils|build-essential)([-=].*)?$|-dev([=:].*)?$")
 """A package name that is a compiler/build tool or development headers."""
@@ -226,7 +231,47 @@ def test_both_services_have_a_containerfile() -> None:
         assert (path.parent / ".dockerignore").is_file(), path.parent
 
 
-@pytest.mark.parametrize("path", CONTAINERFILES, ids=SERVICE_NAMES)
+def test_every_example_service_has_a_containerfile() -> None:
+    assert EXAMPLE_NAMES == [
+        "customer-success-mcp/service",
+        "node-python-pair/api",
+        "node-python-pair/intelligence",
+        "publishing-api/service",
+        "wheel-build/service",
+    ]
+    for path in EXAMPLE_CONTAINERFILES:
+        assert (path.parent / ".dockerignore").is_file(), path.parent
+
+
+def test_pair_builds_in_four_stages() -> None:
+    """base -> deps -> builder, and a runtime made of base plus what deps and builder produced."""
+    for path in sorted((REPO_ROOT / "examples" / "node-python-pair").glob("*/Containerfile")):
+        _, stages = parse(path.read_text())
+        assert [(s.name, s.base) for s in stages] == [
+            ("base", "${BASE_IMAGE}"),
+            ("deps", "base"),
+            ("builder", "deps"),
+            ("runtime", "base"),
+        ], path
+        assert not stages[-1].all("RUN"), f"{path}: the runtime stage installs nothing of its own"
+        sources = {
+            c.split()[0].removeprefix("--from=") for c in stages[-1].all("COPY") if c.startswith("--from=")
+        }
+        assert sources == {"builder"} | ({"deps"} if "api" in path.parts else set()), (path, sources)
+
+
+def test_wheel_build_runtime_installs_wheels_only() -> None:
+    """The builder makes wheels; the runtime installs them offline and copies nothing else."""
+    _, stages = parse((REPO_ROOT / "examples" / "wheel-build" / "service" / "Containerfile").read_text())
+    builder, runtime = stages
+    assert all("pip wheel" in r for r in builder.all("RUN")[1:]), builder.all("RUN")
+    assert runtime.all("COPY") == ["--from=builder /wheels /tmp/wheels"]
+    (install,) = [r for r in runtime.all("RUN") if "pip install" in r]
+    assert "--no-index" in install and "/tmp/wheels/textstats-*.whl" in install, install
+    assert "rm -rf /tmp/wheels" in install
+
+
+@pytest.mark.parametrize("path", EVERY_SERVICE, ids=EVERY_SERVICE_NAME)
 def test_hadolint_clean(path: Path) -> None:
     result = run_hadolint(path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -248,7 +293,7 @@ def test_hadolint_ignores_are_explained() -> None:
             assert i > 0 and lines[i - 1].strip().startswith("#"), f"no reason above {line.strip()}"
 
 
-@pytest.mark.parametrize("path", CONTAINERFILES, ids=SERVICE_NAMES)
+@pytest.mark.parametrize("path", EVERY_SERVICE, ids=EVERY_SERVICE_NAME)
 def test_structure(path: Path) -> None:
     assert all_problems(path.read_text()) == []
 
@@ -267,7 +312,7 @@ def test_dependency_files_copied_before_source(path: Path) -> None:
     assert final_copies[0].startswith("--from=builder"), "the venv comes before the source"
 
 
-@pytest.mark.parametrize("path", CONTAINERFILES, ids=SERVICE_NAMES)
+@pytest.mark.parametrize("path", EVERY_SERVICE, ids=EVERY_SERVICE_NAME)
 def test_labels_are_last(path: Path) -> None:
     """Build-varying label values come after every RUN/COPY, so they never bust the cache."""
     _, stages = parse(path.read_text())

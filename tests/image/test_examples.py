@@ -195,6 +195,56 @@ def test_no_build_tool_in_the_runtime_image(examples: Examples, example: str) ->
         assert r.exec(["sh", "-c", probe]).split() == [], r.image.name
 
 
+CODE_DIRS = ("/app", "/opt/venv")
+NOT_ROOT_OWNED_OR_WRITABLE = (
+    "n=0; for d in " + " ".join(CODE_DIRS) + "; do [ -d $d ] || continue; "
+    "n=$((n + $(find $d -xdev | wc -l))); "
+    "find $d -xdev ! -type l \\( ! -user 0 -o -writable \\) -print | head -5; done; echo checked=$n"
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_code_is_root_owned_and_read_only_to_the_runtime_user(examples: Examples, example: str) -> None:
+    for r in examples(example).values():
+        *found, checked = r.exec(["sh", "-c", NOT_ROOT_OWNED_OR_WRITABLE]).split()
+        assert int(checked.removeprefix("checked=")) > 10, (r.image.name, checked)
+        assert found == [], f"{r.image.name}: not root-owned or writable by the runtime user: {found}"
+
+
+ARBITRARY_UID = "1000680000"
+"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_serves_as_an_arbitrary_uid_in_group_0(harness: Harness, examples: Examples, example: str) -> None:
+    """Another UID, group 0, read-only root: the image does not depend on its own user."""
+    for r in examples(example).values():
+        port = free_port()
+        container = harness.run(
+            r.built.image_id,
+            environment={**r.image.env, "PORT": str(port), "HOST": "127.0.0.1"},
+            user=f"{ARBITRARY_UID}:0",
+            read_only=True,
+            tmpfs={path: "size=64m" for path in r.image.writable_paths},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        )
+        try:
+            other = Running(r.image, r.built, container, port)
+            deadline = time.monotonic() + 40
+            status: object = None
+            while time.monotonic() < deadline and status != 200:
+                try:
+                    status = get(other.url(r.image.probe_path("livenessProbe")))[0]
+                except OSError as err:
+                    status = err
+                time.sleep(0.5)
+            assert status == 200, (r.image.name, status, container.logs().decode(errors="replace")[-2000:])
+            assert other.exec(["sh", "-c", "id -u; id -g"]).split() == [ARBITRARY_UID, "0"]
+        finally:
+            harness.remove(container)
+
+
 # -- what each example is about ------------------------------------------------------------------
 MCP_CLIENT = """
 import asyncio, json, sys
