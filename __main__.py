@@ -9,8 +9,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from hardened_k8s.stack_config import load_stack_config, source_revision
-from hardened_k8s.system import ServiceSystem
+from hardened_k8s import ServiceSystem, ServiceSystemArgs, load_stack_config, source_revision
 
 ROOT = Path(__file__).resolve().parent
 
@@ -18,10 +17,7 @@ config, secrets = load_stack_config(ROOT)
 provider = k8s.Provider("kubernetes", context=config.kube_context, enable_server_side_apply=True)
 system = ServiceSystem(
     "store-inventory",
-    config,
-    secrets,
-    revision=source_revision(ROOT, config.image_revision),
-    root=ROOT,
+    ServiceSystemArgs(config=config, secrets=secrets, revision=source_revision(ROOT, config.image_revision)),
     opts=pulumi.ResourceOptions(providers=[provider]),
 )
 

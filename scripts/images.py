@@ -10,7 +10,7 @@ describe the same build wherever the same repository appears, and for each one:
   neither rebuilt nor pushed again, so a pushed ``sha-<revision>`` tag never moves to another
   digest (a re-run of the pipeline, or a second stack, gets the image the first one pushed);
 * otherwise builds it (``docker build`` with the parameters of
-  :func:`hardened_k8s.system.stack_build_spec`, the ones ``pulumi up`` would use) and pushes the
+  :func:`hardened_k8s.stack_args.stack_build_spec`, the ones ``pulumi up`` would use) and pushes the
   ``sha-<revision>`` tag, then the version tag.
 
 It writes ``{repository: "repository@sha256:<digest>"}``, the digest read back from the
@@ -35,8 +35,8 @@ from typing import Any
 from hardened_k8s.build import BuildSpec
 from hardened_k8s.config import ConfigError, ImageSpec, StackConfig
 from hardened_k8s.mock_engine import load_stack_file, stack_names
+from hardened_k8s.stack_args import stack_build_spec
 from hardened_k8s.stack_config import SECRET_KEYS, source_revision
-from hardened_k8s.system import stack_build_spec
 from hardened_k8s.validation import parse_stack_config
 
 Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[bytes]"]
@@ -60,7 +60,7 @@ def stack_model(project_dir: Path, stack: str) -> StackConfig:
 def stack_builds(config: StackConfig, revision: str) -> dict[str, BuildSpec]:
     """``{config key of the image: its build}`` for every ``image.build`` of one stack.
 
-    Built by :func:`hardened_k8s.system.stack_build_spec`, as :class:`ServiceSystem` builds them.
+    Built by :func:`hardened_k8s.stack_args.stack_build_spec`, as :class:`ServiceSystem` builds them.
     """
     images: list[tuple[str, str, ImageSpec, str]] = []
     if config.database is not None:

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import pulumi
 
-from hardened_k8s.build import build_spec
-from hardened_k8s.config import DEFAULT_REGISTRY, ServiceSpec
-from hardened_k8s.image import ServiceImage
-from hardened_k8s.labels import Labels
-from hardened_k8s.namespace import SecureNamespace
-from hardened_k8s.stack_config import source_revision
-from hardened_k8s.validation import validate_model
-from hardened_k8s.workload import HardenedService
+from hardened_k8s import (
+    HardenedService,
+    SecureNamespace,
+    SecureNamespaceArgs,
+    ServiceImage,
+    ServiceSpec,
+    build_spec,
+    service_image_args,
+    service_spec_args,
+    source_revision,
+    validate_model,
+)
+from hardened_k8s.config import DEFAULT_REGISTRY
 
 NAME = "customer-success-mcp"
 
@@ -32,15 +37,17 @@ if spec.image.build is not None:
     build = spec.image.build
     image = ServiceImage(
         f"{NAME}-image",
-        build_spec(
-            NAME,
-            context=build.context,
-            containerfile=build.containerfile,
-            target=build.target,
-            build_args=build.args,
-            registry=config.get("registry") or DEFAULT_REGISTRY,
-            version=spec.version,
-            revision=source_revision(Path.cwd(), config.get("imageRevision")),
+        service_image_args(
+            build_spec(
+                NAME,
+                context=build.context,
+                containerfile=build.containerfile,
+                target=build.target,
+                build_args=build.args,
+                registry=config.get("registry") or DEFAULT_REGISTRY,
+                version=spec.version,
+                revision=source_revision(Path.cwd(), config.get("imageRevision")),
+            )
         ),
     ).ref
 else:
@@ -49,15 +56,21 @@ else:
 
 ns = SecureNamespace(
     NAME,
-    namespace=namespace,
-    labels={"app.kubernetes.io/part-of": NAME, "app.kubernetes.io/managed-by": "pulumi"},
+    SecureNamespaceArgs(
+        namespace=namespace,
+        labels={"app.kubernetes.io/part-of": NAME, "app.kubernetes.io/managed-by": "pulumi"},
+    ),
 )
 service = HardenedService(
     NAME,
-    spec,
-    namespace=ns.namespace_name,
-    image=image,
-    labels=Labels(NAME, namespace, spec.version, spec.component, part_of=NAME),
+    service_spec_args(
+        spec,
+        name=NAME,
+        namespace=ns.namespace_name,
+        image=image,
+        instance=namespace,
+        part_of=NAME,
+    ),
 )
 pulumi.export("dns", service.dns_name)
 pulumi.export("image", service.image)

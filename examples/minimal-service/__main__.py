@@ -1,34 +1,35 @@
-"""A hardened HTTP service in its own hardened namespace: the smallest use of hardened-k8s.
+"""One hardened HTTP service in its own hardened namespace: the smallest use of hardened-k8s.
 
-Config: ``namespace`` and ``service`` (a ServiceSpec: image ref, port, replicas or
-autoscaling, probes, resources ...). Everything else keeps the library's secure defaults.
+The program reads no stack config: the components take typed Args, so it states what it
+deploys itself, and the stack's name picks the namespace (``hello-<stack>``). Every field it
+leaves out keeps the library's secure default (see ``hardened_k8s.HardenedServiceArgs``).
 """
 
 import pulumi
 
-from hardened_k8s.config import ConfigError, ServiceSpec
-from hardened_k8s.labels import Labels
-from hardened_k8s.namespace import SecureNamespace
-from hardened_k8s.validation import validate_model
-from hardened_k8s.workload import HardenedService
+from hardened_k8s import HardenedService, HardenedServiceArgs, SecureNamespace, SecureNamespaceArgs
 
-config = pulumi.Config()
-spec = validate_model(ServiceSpec, config.require_object("service"), path="service")
-if spec.image.ref is None:
-    raise ConfigError([("service.image", "this example deploys a pre-built image; set image.ref")])
+# A pre-built image, pinned by digest (any image serving /ready and /health on $PORT).
+IMAGE = "quay.io/ecosystem-appeng/hello@sha256:" + "1" * 64
+NAMESPACE = f"hello-{pulumi.get_stack()}"
+PART_OF = "minimal-service"
 
-namespace = SecureNamespace("hello", namespace=config.require("namespace"))
+namespace = SecureNamespace(
+    "hello",
+    SecureNamespaceArgs(
+        namespace=NAMESPACE,
+        labels={"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"},
+    ),
+)
 service = HardenedService(
     "hello",
-    spec,
-    namespace=namespace.namespace_name,
-    image=spec.image.ref,
-    labels=Labels(
-        name="hello",
-        instance=config.require("namespace"),
-        version=spec.version,
-        component="server",
-        part_of="minimal-service",
+    HardenedServiceArgs(
+        namespace=namespace.namespace_name,
+        image=IMAGE,
+        port=8080,
+        replicas=2,
+        instance=NAMESPACE,
+        part_of=PART_OF,
     ),
 )
 pulumi.export("dns", service.dns_name)

@@ -12,15 +12,22 @@ from pathlib import Path
 
 import pulumi
 
-from hardened_k8s.build import build_spec
-from hardened_k8s.config import DEFAULT_REGISTRY, ConfigError, ServiceSpec
-from hardened_k8s.image import ServiceImage
+from hardened_k8s import (
+    ConfigError,
+    HardenedService,
+    SecureNamespace,
+    SecureNamespaceArgs,
+    ServiceImage,
+    ServiceSpec,
+    build_spec,
+    service_image_args,
+    service_spec_args,
+    source_revision,
+    validate_model,
+)
+from hardened_k8s.config import DEFAULT_REGISTRY
 from hardened_k8s.labels import Labels
-from hardened_k8s.namespace import SecureNamespace
 from hardened_k8s.network import Peer
-from hardened_k8s.stack_config import source_revision
-from hardened_k8s.validation import validate_model
-from hardened_k8s.workload import HardenedService, peer_url_env
 
 PART_OF = "node-python-pair"
 
@@ -44,8 +51,10 @@ registry = config.get("registry") or DEFAULT_REGISTRY
 revision = source_revision(Path.cwd(), config.get("imageRevision"))
 ns = SecureNamespace(
     PART_OF,
-    namespace=namespace,
-    labels={"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"},
+    SecureNamespaceArgs(
+        namespace=namespace,
+        labels={"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"},
+    ),
 )
 labels = {name: Labels(name, namespace, s.version, s.component, PART_OF) for name, s in specs.items()}
 peers = {name: Peer(name, labels[name].selector, s.port) for name, s in specs.items()}
@@ -56,28 +65,33 @@ for name, spec in specs.items():
         build = spec.image.build
         image = ServiceImage(
             f"{name}-image",
-            build_spec(
-                name,
-                context=build.context,
-                containerfile=build.containerfile,
-                target=build.target,
-                build_args=build.args,
-                registry=registry,
-                version=spec.version,
-                revision=revision,
+            service_image_args(
+                build_spec(
+                    name,
+                    context=build.context,
+                    containerfile=build.containerfile,
+                    target=build.target,
+                    build_args=build.args,
+                    registry=registry,
+                    version=spec.version,
+                    revision=revision,
+                )
             ),
         ).ref
     else:
         assert spec.image.ref is not None  # an ImageSpec holds exactly one of build and ref
         image = spec.image.ref
+    # Each egressTo peer is admitted by name and found at <PEER>_URL (INTELLIGENCE_URL).
     service = HardenedService(
         name,
-        spec,
-        namespace=ns.namespace_name,
-        image=image,
-        labels=labels[name],
-        ingress_from=[peers[p] for p in spec.ingress_from],
-        egress_to=[peers[p] for p in spec.egress_to],
-        platform_env=dict(peer_url_env(peers[p]) for p in spec.egress_to),
+        service_spec_args(
+            spec,
+            name=name,
+            namespace=ns.namespace_name,
+            image=image,
+            instance=namespace,
+            part_of=PART_OF,
+            peers=peers,
+        ),
     )
     pulumi.export(name, {"dns": service.dns_name, "image": service.image})

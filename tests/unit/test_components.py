@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pytest
 
-from hardened_k8s.build import build_spec
-from hardened_k8s.config import DatabaseSpec, ImageSpec, ServiceSpec
-from hardened_k8s.image import ServiceImage
-from hardened_k8s.labels import Labels
+from hardened_k8s import (
+    HardenedService,
+    HardenedServiceArgs,
+    PostgreSQL,
+    PostgreSQLArgs,
+    SecureNamespace,
+    SecureNamespaceArgs,
+    ServiceImage,
+    SslMode,
+    build_spec,
+    service_image_args,
+)
 from hardened_k8s.mock_engine import ProgramRun, Registration
-from hardened_k8s.namespace import SecureNamespace
-from hardened_k8s.postgres import PostgreSQL
 from hardened_k8s.quantities import parse_quantity
 from hardened_k8s.render import manifests
-from hardened_k8s.workload import HardenedService
 
 from ..conftest import mocked
 
@@ -25,13 +30,10 @@ REF = "quay.io/ecosystem-appeng/app@sha256:" + "a" * 64
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
-def labels(name: str = "app") -> Labels:
-    return Labels(name, "test", "1.0.0", "api", "suite")
-
-
-def service(spec: dict[str, Any], **kwargs: Any) -> ProgramRun:
-    model = ServiceSpec.model_validate({"image": {"ref": REF}, "port": 8000, **spec})
-    return mocked(lambda: HardenedService("app", model, namespace="ns", image=REF, labels=labels(), **kwargs))
+def service(**args: Any) -> ProgramRun:
+    """A HardenedService named ``app`` from Args: namespace, image and port, then ``args``."""
+    given = cast(HardenedServiceArgs, {"namespace": "ns", "image": REF, "port": 8000, **args})
+    return mocked(lambda: HardenedService("app", given))
 
 
 def objects(run: ProgramRun, kind: str) -> list[dict[str, Any]]:
@@ -44,7 +46,7 @@ def one(run: ProgramRun, type_: str) -> Registration:
 
 
 def test_fixed_replicas_set_on_deployment_without_hpa() -> None:
-    run = service({"replicas": 3})
+    run = service(replicas=3)
     (deployment,) = objects(run, "Deployment")
     assert deployment["spec"]["replicas"] == 3
     assert objects(run, "HorizontalPodAutoscaler") == []
@@ -53,13 +55,13 @@ def test_fixed_replicas_set_on_deployment_without_hpa() -> None:
 
 
 def test_single_replica_has_no_pdb() -> None:
-    run = service({"replicas": 1})
+    run = service(replicas=1)
     assert objects(run, "PodDisruptionBudget") == []
     assert objects(run, "Deployment")[0]["spec"]["replicas"] == 1
 
 
 def test_autoscaling_drops_replicas_and_targets_the_deployment() -> None:
-    run = service({"autoscaling": {"minReplicas": 2, "maxReplicas": 4, "cpuUtilization": 60}})
+    run = service(autoscaling={"min_replicas": 2, "max_replicas": 4, "cpu_utilization": 60})
     (deployment,) = objects(run, "Deployment")
     assert "replicas" not in deployment["spec"]
     (hpa,) = objects(run, "HorizontalPodAutoscaler")
@@ -70,10 +72,10 @@ def test_autoscaling_drops_replicas_and_targets_the_deployment() -> None:
 
 
 def test_defaults_are_hardened_and_opt_outs_are_explicit() -> None:
-    default = objects(service({}), "Deployment")[0]["spec"]["template"]["spec"]
+    default = objects(service(), "Deployment")[0]["spec"]["template"]["spec"]
     assert default["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     assert default["automountServiceAccountToken"] is False
-    opted = service({"optOuts": {"writableRootFilesystem": True, "serviceAccountToken": True}})
+    opted = service(opt_outs={"writable_root_filesystem": True, "service_account_token": True})
     pod = objects(opted, "Deployment")[0]["spec"]["template"]["spec"]
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
     assert pod["automountServiceAccountToken"] is True
@@ -81,39 +83,41 @@ def test_defaults_are_hardened_and_opt_outs_are_explicit() -> None:
 
 
 def test_writable_paths_become_memory_emptydirs() -> None:
-    pod = objects(service({"writablePaths": ["/tmp", "/var/cache/app"]}), "Deployment")[0]["spec"][
-        "template"
-    ]["spec"]
+    pod = objects(service(writable_paths=["/tmp", "/var/cache/app"]), "Deployment")[0]["spec"]["template"][
+        "spec"
+    ]
     mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
     assert mounts == {"/tmp": "tmp", "/var/cache/app": "var-cache-app"}
     assert {v["name"] for v in pod["volumes"]} == {"tmp", "var-cache-app"}
 
 
 def test_pre_stop_falls_back_to_exec_before_kubernetes_1_30() -> None:
-    pod = objects(service({}, kubernetes_version="1.29"), "Deployment")[0]["spec"]["template"]["spec"]
+    pod = objects(service(kubernetes_version="1.29"), "Deployment")[0]["spec"]["template"]["spec"]
     assert pod["containers"][0]["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "5"]}}
 
 
 def test_no_peers_means_no_ingress_or_egress_rules() -> None:
-    (policy,) = objects(service({}), "NetworkPolicy")
+    (policy,) = objects(service(), "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert not policy["spec"].get("ingress") and not policy["spec"].get("egress")
 
 
 def test_children_are_named_after_and_parented_to_the_component() -> None:
-    run = service({"replicas": 2})
-    (component,) = [r for r in run.registrations if r.type == "hardened-k8s:workload:HardenedService"]
+    run = service(replicas=2)
+    (component,) = [r for r in run.registrations if r.type == "hardened-k8s:index:HardenedService"]
     children = [r for r in run.registrations if r is not component]
     assert {r.type.split(":")[-1] for r in children} == {
         "ServiceAccount", "Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget",
     }  # fmt: skip
     for reg in children:
         assert reg.parent == component.urn and reg.name.startswith("app-"), reg.urn
-    assert set(run.component_outputs[component.urn]) == {"serviceName", "dnsName", "image"}
+    assert set(run.component_outputs[component.urn]) == {"serviceName", "dnsName", "image", "selector"}
 
 
 def test_namespace_pins_the_given_version() -> None:
-    run = mocked(lambda: SecureNamespace("ns", namespace="team-a", kubernetes_version="1.33"))
+    run = mocked(
+        lambda: SecureNamespace("ns", SecureNamespaceArgs(namespace="team-a", kubernetes_version="1.33"))
+    )
     (namespace,) = objects(run, "Namespace")
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -124,18 +128,30 @@ def test_namespace_pins_the_given_version() -> None:
     ]
 
 
-def postgres(protect: bool) -> ProgramRun:
-    spec = DatabaseSpec(name="db", image=ImageSpec(ref=REF), database="shop", user="shop", protect=protect)
+def postgres(**args: Any) -> ProgramRun:
+    """A PostgreSQL named ``pg`` serving ``db``, database and owner ``shop``, then ``args``."""
     return mocked(
         lambda: PostgreSQL(
-            "pg", spec, namespace="ns", password=pulumi.Output.secret("x"), labels=labels("db")
+            "pg",
+            cast(
+                PostgreSQLArgs,
+                {
+                    "namespace": "ns",
+                    "image": REF,
+                    "password": pulumi.Output.secret("x"),
+                    "app_name": "db",
+                    "database": "shop",
+                    "user": "shop",
+                    **args,
+                },
+            ),
         )
     )
 
 
 @pytest.mark.parametrize("protect", [True, False])
 def test_postgres_protection_follows_the_spec(protect: bool) -> None:
-    run = postgres(protect)
+    run = postgres(protect=protect)
     for reg in run.registrations:
         if reg.type in ("kubernetes:apps/v1:StatefulSet",) or reg.name == "pg-credentials":
             assert (reg.protect, reg.retain_on_delete) == (protect, protect), reg.name
@@ -144,30 +160,23 @@ def test_postgres_protection_follows_the_spec(protect: bool) -> None:
 
 
 def test_postgres_without_clients_admits_nobody() -> None:
-    (policy,) = objects(postgres(False), "NetworkPolicy")
+    (policy,) = objects(postgres(protect=False), "NetworkPolicy")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert not policy["spec"].get("ingress")
 
 
 def test_postgres_url_uses_service_name_and_is_secret() -> None:
-    run = postgres(False)
+    run = postgres(protect=False)
     url = next(r for r in run.registrations if r.name == "pg-url")
     assert SECRET_SIG in repr(url.inputs["stringData"])
     assert "postgresql://shop:x@db:5432/shop" in repr(url.inputs["stringData"])
 
 
 @pytest.mark.parametrize(
-    ("sslmode", "suffix"), [(None, "/shop'"), ("verify-full", "/shop?sslmode=verify-full'")]
+    ("sslmode", "suffix"), [(None, "/shop'"), (SslMode.VERIFY_FULL, "/shop?sslmode=verify-full'")]
 )
-def test_postgres_url_carries_the_configured_sslmode(sslmode: str | None, suffix: str) -> None:
-    spec = DatabaseSpec.model_validate(
-        {"name": "db", "image": REF, "database": "shop", "user": "shop", "sslmode": sslmode}
-    )
-    run = mocked(
-        lambda: PostgreSQL(
-            "pg", spec, namespace="ns", password=pulumi.Output.secret("x"), labels=labels("db")
-        )
-    )
+def test_postgres_url_carries_the_configured_sslmode(sslmode: SslMode | None, suffix: str) -> None:
+    run = postgres(**({"sslmode": sslmode} if sslmode else {}))
     url = next(r for r in run.registrations if r.name == "pg-url")
     assert f"postgresql://shop:x@db:5432{suffix}" in repr(url.inputs["stringData"]), url.inputs
 
@@ -183,7 +192,10 @@ def test_image_component_builds_exactly_the_build_spec() -> None:
     )
     run = mocked(
         lambda: ServiceImage(
-            "img", spec, registry_username="robot", registry_password=pulumi.Output.secret("token")
+            "img",
+            service_image_args(
+                spec, registry_username="robot", registry_password=pulumi.Output.secret("token")
+            ),
         )
     )
     image = one(run, "docker:index/image:Image")

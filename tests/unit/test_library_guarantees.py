@@ -21,12 +21,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from hardened_k8s.build import build_spec
-from hardened_k8s.config import DatabaseSpec, StackConfig
-from hardened_k8s.image import ServiceImage
-from hardened_k8s.labels import Labels
+from hardened_k8s import PostgreSQL, PostgreSQLArgs, ServiceImage, StackConfig, build_spec, service_image_args
 from hardened_k8s.mock_engine import placeholder_digest
-from hardened_k8s.postgres import PostgreSQL
 from hardened_k8s.stack_config import SECRET_KEYS
 from hardened_k8s.validation import injected_env, object_names
 
@@ -37,16 +33,15 @@ PIN = "quay.io/ecosystem-appeng/pinned@sha256:" + hashlib.sha256(b"pinned-image"
 
 
 def test_postgres_marks_a_plain_password_secret() -> None:
-    spec = DatabaseSpec.model_validate({"name": "db", "image": PIN, "database": "shop", "user": "shop"})
-    run = mocked(
-        lambda: PostgreSQL(
-            "pg",
-            spec,
-            namespace="ns",
-            password=pulumi.Output.from_input("plain-pw"),
-            labels=Labels("db", "test", "16", "database", "suite"),
-        )
+    args = PostgreSQLArgs(
+        namespace="ns",
+        image=PIN,
+        password=pulumi.Output.from_input("plain-pw"),
+        app_name="db",
+        database="shop",
+        user="shop",
     )
+    run = mocked(lambda: PostgreSQL("pg", args))
     secrets = {r.name: r for r in run.registrations if r.type == "kubernetes:core/v1:Secret"}
     assert set(secrets) == {"pg-credentials", "pg-url"}
     for name, reg in secrets.items():
@@ -61,11 +56,10 @@ def test_image_marks_a_plain_registry_password_secret() -> None:
         "app", context="services/store-api", registry="quay.io/ecosystem-appeng", version="1.0.0",
         revision="0123456789abcdef0123456789abcdef01234567",
     )  # fmt: skip
-    run = mocked(
-        lambda: ServiceImage(
-            "img", spec, registry_username="robot", registry_password=pulumi.Output.from_input("plain-token")
-        )
+    args = service_image_args(
+        spec, registry_username="robot", registry_password=pulumi.Output.from_input("plain-token")
     )
+    run = mocked(lambda: ServiceImage("img", args))
     for reg in run.registrations:
         for key in ("registry", "authConfig"):
             value = reg.inputs.get(key)

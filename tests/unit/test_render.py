@@ -55,7 +55,7 @@ def test_render_writes_every_object_and_prints_a_tree(
         manifest = yaml.safe_load(path.read_text())
         assert path.name == f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
     assert f"Wrote {len(files)} Kubernetes objects" in printed
-    assert "└─ hardened-k8s:system:ServiceSystem" in printed
+    assert "└─ hardened-k8s:index:ServiceSystem" in printed
     assert "quay.io/ecosystem-appeng/store-inventory:sha-" in printed  # image plan with tags
     assert "target:        runtime" in printed
 

@@ -591,7 +591,7 @@ def test_every_resource_is_parented_to_a_component(stack: Rendered) -> None:
     regs = stack.run.by_urn()
     components = {u for u, r in regs.items() if r.type.startswith("hardened-k8s:")}
     for reg in stack.run.registrations:
-        if reg.type == "pulumi:providers:kubernetes" or reg.type == "hardened-k8s:system:ServiceSystem":
+        if reg.type == "pulumi:providers:kubernetes" or reg.type == "hardened-k8s:index:ServiceSystem":
             assert reg.parent.endswith(f"pulumi:pulumi:Stack::store-inventory-{stack.run.stack}"), reg.urn
             continue
         assert reg.parent in components, f"{reg.urn} has parent {reg.parent!r}"

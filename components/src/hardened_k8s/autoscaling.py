@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from .config import Autoscaling
-
 
 def hpa_spec(
-    deployment_name: str, scaling: Autoscaling
+    deployment_name: str, scaling: Mapping[str, Any]
 ) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
     """autoscaling/v2 on CPU and memory utilisation with a ``behavior`` block.
+
+    ``scaling`` is an ``AutoscalingArgs`` with its defaults applied
+    (:func:`~hardened_k8s.arguments.with_defaults`).
 
     Scale-up is quick (double, or +2 pods, per 30 s) so spikes are absorbed; scale-down
     waits ``scaleDownStabilizationSeconds`` and sheds at most 25 % a minute so a brief lull
@@ -22,8 +24,8 @@ def hpa_spec(
         scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
             api_version="apps/v1", kind="Deployment", name=deployment_name
         ),
-        min_replicas=scaling.min_replicas,
-        max_replicas=scaling.max_replicas,
+        min_replicas=scaling["min_replicas"],
+        max_replicas=scaling["max_replicas"],
         metrics=[
             k8s.autoscaling.v2.MetricSpecArgs(
                 type="Resource",
@@ -35,8 +37,8 @@ def hpa_spec(
                 ),
             )
             for resource, target in (
-                ("cpu", scaling.cpu_utilization),
-                ("memory", scaling.memory_utilization),
+                ("cpu", scaling["cpu_utilization"]),
+                ("memory", scaling["memory_utilization"]),
             )
         ],
         behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
@@ -49,7 +51,7 @@ def hpa_spec(
                 ],
             ),
             scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
-                stabilization_window_seconds=scaling.scale_down_stabilization_seconds,
+                stabilization_window_seconds=scaling["scale_down_stabilization_seconds"],
                 select_policy="Min",
                 policies=[
                     k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=25, period_seconds=60)

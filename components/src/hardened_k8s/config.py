@@ -116,6 +116,16 @@ def scratch_volume_name(path: str) -> str:
     return path.strip("/").replace("/", "-").replace("_", "-").lower() or "root"
 
 
+def _env_name(value: str) -> str:
+    if not _ENV_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+EnvVarName = Annotated[str, AfterValidator(_env_name)]
+"""An environment variable name: a letter or ``_``, then letters, digits and ``_``."""
+
+
 def _writable_paths(value: list[str]) -> list[str]:
     """Absolute paths whose volume names are valid and distinct (Kubernetes refuses others)."""
     problems = []
@@ -142,6 +152,10 @@ def _writable_paths(value: list[str]) -> list[str]:
     if problems:
         raise ValueError("; ".join(problems))
     return value
+
+
+WritablePaths = Annotated[list[str], AfterValidator(_writable_paths)]
+"""Absolute paths made writable, each giving a distinct, valid volume name."""
 
 
 def _image_ref(value: str) -> str:
@@ -318,7 +332,7 @@ class ServiceSpec(StrictModel):
     version: Version = Field(
         default="0.1.0", description="Service version (image tag, version label). Default 0.1.0."
     )
-    env: dict[str, str] = Field(
+    env: dict[EnvVarName, str] = Field(
         default_factory=dict, description="Plain environment; never put secrets here."
     )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
@@ -337,7 +351,7 @@ class ServiceSpec(StrictModel):
         ge=MIN_RUN_AS_ID,
         description="UID and GID (>= 10000), matching the image USER.",
     )
-    writable_paths: list[str] = Field(
+    writable_paths: WritablePaths = Field(
         default_factory=lambda: ["/tmp"],
         description="Writable emptyDir mounts (in memory, size-limited). Default ['/tmp'].",
     )
@@ -350,19 +364,6 @@ class ServiceSpec(StrictModel):
         description="Require `Authorization: Bearer` with the stack secret authToken "
         "(mounted as a file, its path in AUTH_TOKEN_FILE).",
     )
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not _ENV_NAME_RE.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-        return value
-
-    @field_validator("writable_paths")
-    @classmethod
-    def _absolute_paths(cls, value: list[str]) -> list[str]:
-        return _writable_paths(value)
 
     @model_validator(mode="after")
     def _replicas_or_autoscaling(self) -> Self:

@@ -1,13 +1,19 @@
-"""ServiceImage: build a multi-stage Containerfile, push it, and hand back ``repo@sha256:``."""
+"""ServiceImage: build a multi-stage Containerfile, push it, and hand back ``repo@sha256:``.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the component-provider analyzer reads the
+annotations of :class:`ServiceImageArgs` and of the component's outputs as objects.
+"""
 
 import os
+from collections.abc import Mapping, Sequence
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_docker as docker
 
-from .build import BuildSpec
+from .arguments import ArgsCheck
+from .build import DEFAULT_PLATFORM, DEFAULT_TARGET, BuildSpec
+from .tokens import type_token, with_former_type
 
 
 def registry_server(repository: str) -> str:
@@ -15,55 +21,110 @@ def registry_server(repository: str) -> str:
     return repository.split("/", 1)[0]
 
 
+class ServiceImageArgs(TypedDict, total=False):
+    """The inputs of :class:`ServiceImage`. :func:`service_image_args` makes them from a
+    :class:`~hardened_k8s.build.BuildSpec` (tags ``sha-<revision>`` and the version, OCI labels,
+    inline cache)."""
+
+    context: Required[str]
+    """Build context directory. Required."""
+    repository: Required[str]
+    """Repository pushed to, ``<registry>/<name>``. Required."""
+    tags: Required[Sequence[str]]
+    """Tags pushed, the first (immutable, e.g. ``sha-<revision>``) before the others. Required."""
+    containerfile: str
+    """Containerfile path inside the context. Default: ``Containerfile``."""
+    target: pulumi.Input[str]
+    """Stage to build. Default: ``runtime``."""
+    platform: pulumi.Input[str]
+    """Platform to build for. Default: ``linux/amd64``."""
+    build_args: Mapping[str, pulumi.Input[str]]
+    """Build arguments. Default: none."""
+    cache_from: Sequence[str]
+    """Images whose layers seed the build. Default: none."""
+    registry_username: pulumi.Input[str]
+    """Registry login for the push. Default: the build machine's docker login."""
+    registry_password: pulumi.Input[str]
+    (
+        "Registry password or token, made a Pulumi secret; used only with it. Default: the build machine's "
+        "docker login."
+    )
+
+
+def service_image_args(
+    spec: BuildSpec,
+    *,
+    registry_username: pulumi.Input[str] | None = None,
+    registry_password: pulumi.Input[str] | None = None,
+) -> ServiceImageArgs:
+    """The :class:`ServiceImageArgs` that build and push exactly ``spec``."""
+    args = ServiceImageArgs(
+        context=spec.context,
+        repository=spec.repository,
+        tags=list(spec.tags),
+        containerfile=spec.containerfile,
+        target=spec.target,
+        platform=spec.platform,
+        build_args=dict(spec.build_args),
+        cache_from=list(spec.cache_from),
+    )
+    if registry_username is not None:
+        args["registry_username"] = registry_username
+    if registry_password is not None:
+        args["registry_password"] = registry_password
+    return args
+
+
 class ServiceImage(pulumi.ComponentResource):
-    """One image built from a :class:`~hardened_k8s.build.BuildSpec` and pushed by digest.
+    """One image built from a multi-stage Containerfile and pushed, handed back by digest.
 
     ``pulumi preview`` neither builds nor pushes (``build_on_preview`` is off, so previews
     in pull requests have no registry side effects); ``pulumi up`` builds with BuildKit,
-    pushes the primary ``sha-<revision>`` tag and then the version tag. ``ref`` is
-    ``repo@sha256:<digest>`` as reported by the registry, so a Deployment that runs it
-    changes if and only if the pushed image changed. Nothing pushed is ever deleted: ``docker.Image``
-    leaves the registry alone on destroy (pulumi-docker 5), and the version tag's
-    ``RegistryImage`` keeps its manifest (``keep_remotely``) when it is replaced by a new
-    digest or destroyed, so every ``sha-<revision>`` image stays pullable. Credentials are used only when
-    ``registry_password`` is given; it must be a Pulumi secret and is never exported.
+    pushes the first tag and then each other tag. ``ref`` is ``repo@sha256:<digest>`` as
+    reported by the registry, so a Deployment that runs it changes if and only if the pushed
+    image changed. Nothing pushed is ever deleted: ``docker.Image`` leaves the registry alone
+    on destroy (pulumi-docker 5), and each further tag's ``RegistryImage`` keeps its manifest
+    (``keep_remotely``) when it is replaced by a new digest or destroyed, so every image
+    pushed under the first tag stays pullable. Credentials are used only when
+    ``registry_password`` is given; it is made a Pulumi secret and never exported.
     """
 
     ref: pulumi.Output[str]
     """``repository@sha256:<digest>`` of the pushed image."""
-    spec: BuildSpec
-    """What was built (for summaries); plain data, no secrets."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: BuildSpec,
-        *,
-        registry_username: pulumi.Input[str] | None = None,
-        registry_password: pulumi.Output[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("hardened-k8s:image:ServiceImage", name, None, opts)
-        self.spec = spec
+    def __init__(self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(
+            type_token("ServiceImage"), name, None, with_former_type(opts, "hardened-k8s:image:ServiceImage")
+        )
+        repository = args["repository"]
+        tags = list(args["tags"])
+        check = ArgsCheck("ServiceImage", name)
+        if not tags:
+            check.add("tags", "is empty; give the tags to push, the immutable one first")
+        check.done()
+        context = args["context"]
         registry = None
         auth = None
-        if registry_password is not None:
-            secret: pulumi.Output[str] = pulumi.Output[str].secret(registry_password)
-            server = registry_server(spec.repository)
-            registry = docker.RegistryArgs(server=server, username=registry_username, password=secret)
+        username = args.get("registry_username")
+        password = args.get("registry_password")
+        if password is not None:
+            secret: pulumi.Output[str] = pulumi.Output[str].secret(password)
+            server = registry_server(repository)
+            registry = docker.RegistryArgs(server=server, username=username, password=secret)
             auth = docker.RegistryImageAuthConfigArgs(
-                address=server, username=registry_username or "", password=secret
+                address=server, username=username or "", password=secret
             )
+        cache_from = list(args.get("cache_from") or [])
         image = docker.Image(
             f"{name}-image",
-            image_name=spec.primary_ref,
+            image_name=f"{repository}:{tags[0]}",
             build=docker.DockerBuildArgs(
-                context=spec.context,
-                dockerfile=os.path.join(spec.context, spec.containerfile),
-                target=spec.target,
-                platform=spec.platform,
-                args=dict(spec.build_args),
-                cache_from=docker.CacheFromArgs(images=list(spec.cache_from)) if spec.cache_from else None,
+                context=context,
+                dockerfile=os.path.join(context, args.get("containerfile", "Containerfile")),
+                target=args.get("target", DEFAULT_TARGET),
+                platform=args.get("platform", DEFAULT_PLATFORM),
+                args=dict(args.get("build_args") or {}),
+                cache_from=docker.CacheFromArgs(images=cache_from) if cache_from else None,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
             ),
             build_on_preview=False,
@@ -71,8 +132,8 @@ class ServiceImage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.ref = image.repo_digest
-        for tag in spec.tags[1:]:
-            target = f"{spec.repository}:{tag}"
+        for tag in tags[1:]:
+            target = f"{repository}:{tag}"
             tagged = docker.Tag(
                 f"{name}-tag-{tag}",
                 source_image=image.repo_digest,
@@ -86,7 +147,7 @@ class ServiceImage(pulumi.ComponentResource):
                 auth_config=auth,
                 # Re-push the moving tag whenever the digest behind it changes. Replacing (or
                 # destroying) this resource must not delete the manifest it pushed: that digest
-                # is also the `sha-<revision>` image older ReplicaSets and rollbacks pull.
+                # is also the first tag's image, which older ReplicaSets and rollbacks pull.
                 triggers={"digest": image.repo_digest},
                 keep_remotely=True,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[tagged]),

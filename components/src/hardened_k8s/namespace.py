@@ -1,15 +1,21 @@
-"""SecureNamespace: a namespace that refuses weak pods and all traffic not allowed by name."""
+"""SecureNamespace: a namespace that refuses weak pods and all traffic not allowed by name.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the component-provider analyzer reads the
+annotations of :class:`SecureNamespaceArgs` and of the component's outputs as objects.
+"""
 
 from collections.abc import Mapping
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from . import network
-from .config import DEFAULT_KUBERNETES_VERSION
-from .profiles import DEFAULT_PROFILE, SecurityProfile, assigns_ids
+from .arguments import ArgsCheck, profile_of
+from .config import DEFAULT_KUBERNETES_VERSION, StackConfig, StackSettings
+from .inputs import SecurityProfile
+from .profiles import assigns_ids
+from .tokens import type_token, with_former_type
 
 PSA_LEVEL = "restricted"
 
@@ -31,8 +37,29 @@ def pod_security_labels(kubernetes_version: str) -> dict[str, str]:
     return labels
 
 
+class SecureNamespaceArgs(TypedDict, total=False):
+    """The inputs of :class:`SecureNamespace`. Only ``namespace`` is required."""
+
+    namespace: Required[pulumi.Input[str]]
+    """Name of the namespace (a DNS-1035 label, not one the cluster reserves). Required."""
+    kubernetes_version: str
+    """Kubernetes minor version the Pod Security Admission labels pin, e.g. ``1.31``. Default: ``1.31``."""
+    labels: Mapping[str, pulumi.Input[str]]
+    """Labels of the namespace and of its NetworkPolicies, besides the Pod Security ones. Default: none."""
+    protect: bool
+    (
+        "Pulumi ``protect`` and ``retain_on_delete`` on the Namespace; set it when the namespace holds data "
+        "(deleting it deletes its volume claims). Default: ``false``."
+    )
+    security_profile: SecurityProfile
+    (
+        "The platform: ``openshift-restricted-v2`` sends DNS to ``openshift-dns`` and keeps OpenShift "
+        "from rewriting the Pod Security labels. Default: ``restricted``."
+    )
+
+
 class SecureNamespace(pulumi.ComponentResource):
-    """Namespace with PSA ``restricted``, a default-deny NetworkPolicy and DNS egress.
+    """Namespace with Pod Security Admission ``restricted``, a default-deny NetworkPolicy and DNS egress.
 
     ``security_profile`` (default ``restricted``) names the cluster DNS the namespace may
     reach (:mod:`hardened_k8s.profiles`); with ``openshift-restricted-v2`` the namespace also
@@ -48,31 +75,37 @@ class SecureNamespace(pulumi.ComponentResource):
     """Name of the namespace (``namespace`` as given)."""
 
     def __init__(
-        self,
-        name: str,
-        *,
-        namespace: str,
-        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-        labels: Mapping[str, str] | None = None,
-        protect: bool = False,
-        security_profile: SecurityProfile = DEFAULT_PROFILE,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: SecureNamespaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("hardened-k8s:namespace:SecureNamespace", name, None, opts)
+        super().__init__(
+            type_token("SecureNamespace"),
+            name,
+            None,
+            with_former_type(opts, "hardened-k8s:namespace:SecureNamespace"),
+        )
+        kubernetes_version = args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
+        protect = args.get("protect", False)
+        check = ArgsCheck("SecureNamespace", name)
+        check.field("namespace", args["namespace"], StackConfig, "namespace")
+        check.field("kubernetes_version", kubernetes_version, StackSettings, "kubernetes_version")
+        given_profile = args.get("security_profile", SecurityProfile.RESTRICTED)
+        check.field("security_profile", given_profile, StackSettings, "security_profile")
+        check.done()
+        profile = profile_of(given_profile)
         child = pulumi.ResourceOptions(parent=self)
-        common = dict(labels or {})
+        common = dict(args.get("labels") or {})
         psa = pod_security_labels(kubernetes_version)
-        if assigns_ids(security_profile):
+        if assigns_ids(profile):
             psa[OPENSHIFT_LABEL_SYNC] = "false"
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**common, **psa}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args["namespace"], labels={**common, **psa}),
             opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         self.namespace_name = ns.metadata.name
         for role, spec in (
             ("default-deny", network.default_deny()),
-            ("allow-dns", network.dns_egress(security_profile)),
+            ("allow-dns", network.dns_egress(profile)),
         ):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{role}",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .inputs import PeerArgs
 from .profiles import CLUSTER_DNS, DEFAULT_PROFILE, SecurityProfile
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -20,6 +21,10 @@ class Peer:
     name: str
     selector: Mapping[str, str]
     port: int
+
+    def args(self) -> PeerArgs:
+        """This peer as a component's :class:`~hardened_k8s.inputs.PeerArgs`."""
+        return PeerArgs(selector=dict(self.selector), port=self.port)
 
 
 def service_dns_name(service: k8s.core.v1.Service) -> pulumi.Output[str]:
@@ -68,9 +73,9 @@ def dns_egress(profile: SecurityProfile = DEFAULT_PROFILE) -> k8s.networking.v1.
 def allow_list(
     selector: Mapping[str, str],
     *,
-    port: int,
-    ingress_from: Sequence[Peer],
-    egress_to: Sequence[Peer],
+    port: pulumi.Input[int],
+    ingress_from: Sequence[PeerArgs],
+    egress_to: Sequence[PeerArgs],
     ingress_namespaces: Sequence[str] = (),
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Admit ``ingress_from`` on ``port`` and let the pods reach each of ``egress_to``.
@@ -101,14 +106,14 @@ def allow_list(
         egress=[
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                 to=[_pod_peer(peer)],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=peer.port)],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=peer["port"])],
             )
             for peer in egress_to
         ],
     )
 
 
-def _pod_peer(peer: Peer) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _pod_peer(peer: PeerArgs) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peer.selector))
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=peer["selector"])
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import Probes, ResourceAmounts, Resources, scratch_volume_name
+from .config import scratch_volume_name
 
 SCRATCH_SIZE_LIMIT = "64Mi"
 """Size limit of each in-memory writable mount; it counts against the memory limit."""
@@ -130,47 +130,57 @@ def scratch_names(paths: Sequence[str]) -> dict[str, str]:
     return {scratch_volume_name(path): path for path in paths}
 
 
-def resource_requirements(resources: Resources) -> k8s.core.v1.ResourceRequirementsArgs:
-    """Requests and limits of CPU, memory and ephemeral storage."""
+def resource_requirements(
+    resources: Mapping[str, Mapping[str, pulumi.Input[str]]],
+) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests and limits of CPU, memory and ephemeral storage.
 
-    def amounts(side: ResourceAmounts) -> dict[str, str]:
+    ``resources`` is a ``ResourcesArgs`` with its defaults applied
+    (:func:`~hardened_k8s.arguments.with_defaults`): ``requests`` and ``limits``, each with
+    ``cpu``, ``memory`` and ``ephemeral_storage``.
+    """
+
+    def amounts(side: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Input[str]]:
         return {
-            "cpu": str(side.cpu),
-            "memory": str(side.memory),
-            "ephemeral-storage": str(side.ephemeral_storage),
+            "cpu": side["cpu"],
+            "memory": side["memory"],
+            "ephemeral-storage": side["ephemeral_storage"],
         }
 
     return k8s.core.v1.ResourceRequirementsArgs(
-        requests=amounts(resources.requests), limits=amounts(resources.limits)
+        requests=amounts(resources["requests"]), limits=amounts(resources["limits"])
     )
 
 
 def http_probes(
-    probes: Probes, port: str
+    port: str,
+    *,
+    readiness_path: pulumi.Input[str],
+    liveness_path: pulumi.Input[str],
+    startup_allowance_seconds: int,
 ) -> tuple[k8s.core.v1.ProbeArgs, k8s.core.v1.ProbeArgs, k8s.core.v1.ProbeArgs]:
     """Readiness, liveness and startup probes over HTTP on the named ``port``.
 
     Readiness reacts fast (10 s period, 3 failures) so traffic leaves a pod that cannot
     serve; liveness is slow to judge (20 s period, 6 failures) because restarting a pod that
-    is merely busy turns load into an outage. The startup probe holds both back for
-    ``startupAllowanceSeconds``.
+    is merely busy turns load into an outage. The startup probe (on the liveness path) holds
+    both back for ``startup_allowance_seconds``.
     """
     readiness = k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=probes.readiness_path, port=port),
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=readiness_path, port=port),
         period_seconds=10,
         timeout_seconds=2,
         failure_threshold=3,
         success_threshold=1,
     )
     liveness = k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=probes.liveness_path, port=port),
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=liveness_path, port=port),
         period_seconds=20,
         timeout_seconds=5,
         failure_threshold=6,
     )
     startup = startup_probe(
-        k8s.core.v1.HTTPGetActionArgs(path=probes.liveness_path, port=port),
-        probes.startup_allowance_seconds,
+        k8s.core.v1.HTTPGetActionArgs(path=liveness_path, port=port), startup_allowance_seconds
     )
     return readiness, liveness, startup
 

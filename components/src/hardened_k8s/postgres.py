@@ -1,17 +1,31 @@
-"""PostgreSQL: a single-instance StatefulSet with its credentials, Services and allow-list."""
+"""PostgreSQL: a single-instance StatefulSet with its credentials, Services and allow-list.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the component-provider analyzer reads the
+annotations of :class:`PostgreSQLArgs` and of the component's outputs as objects.
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Required, TypedDict
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from . import network, pod
-from .config import DEFAULT_KUBERNETES_VERSION, DatabaseSpec
+from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
+from .config import (
+    DEFAULT_KUBERNETES_VERSION,
+    DatabaseSpec,
+    LabelValue,
+    Resources,
+    StackConfig,
+    StackSettings,
+)
+from .inputs import PeerArgs, ResourcesArgs, SecurityProfile, SslMode
 from .labels import Labels
-from .profiles import DEFAULT_PROFILE, SecurityProfile, assigns_ids
+from .profiles import assigns_ids
+from .tokens import type_token, with_former_type
 
 PORT = 5432
 PORT_NAME = "postgres"
@@ -29,17 +43,76 @@ STARTUP_ALLOWANCE_SECONDS = 120
 """First start runs initdb on an empty volume, which is slow on network storage."""
 
 
+class PostgreSQLArgs(TypedDict, total=False):
+    """The inputs of :class:`PostgreSQL`. Only ``namespace``, ``image`` and ``password`` are required."""
+
+    namespace: Required[pulumi.Input[str]]
+    """Namespace every object is created in. Required."""
+    image: Required[pulumi.Input[str]]
+    (
+        "PostgreSQL image, ``repo@sha256:<digest>``, whose entrypoint reads ``POSTGRES_PASSWORD_FILE`` "
+        "(``database/Containerfile``). Required."
+    )
+    password: Required[pulumi.Input[str]]
+    (
+        "Password of the owner role; made a Pulumi secret, it reaches the cluster only inside Secrets. "
+        "Required."
+    )
+    app_name: str
+    (
+        "Name of the StatefulSet and of the Service clients connect to (a DNS-1035 label of at most 52 "
+        "characters); prefix of its Secrets. Default: ``postgresql``."
+    )
+    instance: str
+    """``app.kubernetes.io/instance`` label, part of the pod selector. Default: ``app_name``."""
+    part_of: str
+    """``app.kubernetes.io/part-of`` label. Default: ``app``."""
+    version: str
+    """PostgreSQL version, the ``app.kubernetes.io/version`` label. Default: ``16``."""
+    database: str
+    """Database created at first start. Default: ``app``."""
+    user: str
+    """Owner role of the database. Default: ``app``."""
+    storage: pulumi.Input[str]
+    """Size of the data volume claim. Default: ``1Gi``."""
+    storage_class_name: pulumi.Input[str]
+    """StorageClass of the data volume claim. Default: the cluster's default class."""
+    resources: ResourcesArgs
+    (
+        "Requests and limits of the postgres container. Default: ``100m``/``128Mi``/``64Mi`` requested, "
+        "``500m``/``256Mi``/``256Mi`` limits."
+    )
+    run_as_user: int
+    """UID and GID (10000 or more) of the image's ``postgres`` user. Default: ``10002``."""
+    protect: bool
+    (
+        "Pulumi ``protect`` and ``retain_on_delete`` on the StatefulSet and the credentials Secret. Default:"
+        " ``true``."
+    )
+    sslmode: SslMode
+    """libpq ``sslmode`` appended to the clients' ``DATABASE_URL``. Default: unset (libpq's ``prefer``)."""
+    clients: Sequence[PeerArgs]
+    """Workloads admitted on 5432; nothing else is. Default: none."""
+    kubernetes_version: str
+    """Kubernetes minor version of the cluster, e.g. ``1.31`` (preStop form). Default: ``1.31``."""
+    security_profile: SecurityProfile
+    (
+        "The platform: ``openshift-restricted-v2`` leaves UID, GID and fsGroup to OpenShift's SCC "
+        "(the image runs as an arbitrary UID in group 0). Default: ``restricted``."
+    )
+
+
 class PostgreSQL(pulumi.ComponentResource):
-    """PostgreSQL in a StatefulSet with a volume claim template, reachable at ``spec.name``.
+    """PostgreSQL in a StatefulSet with a volume claim template, reachable at ``app_name:5432``.
 
     The password is a Pulumi secret and reaches the cluster only inside Secrets: one for
-    the server (``<name>-credentials``) and one with the clients' ``DATABASE_URL``
-    (``<name>-url``), which uses the Service name, never localhost. The pod runs as the
+    the server (``<app_name>-credentials``) and one with the clients' ``DATABASE_URL``
+    (``<app_name>-url``), which uses the Service name, never localhost. The pod runs as the
     image's non-root ``postgres`` UID (>= 10000) with a read-only root filesystem (emptyDir
     for the socket directory and ``/tmp``). The password reaches the server as a file of a
     read-only Secret volume (``POSTGRES_PASSWORD_FILE``), never as an environment variable,
     and clients mount the URL Secret the same way; its NetworkPolicy admits only ``clients`` on 5432.
-    ``spec.protect`` (default true) sets Pulumi ``protect`` and ``retain_on_delete`` on the
+    ``protect`` (default true) sets Pulumi ``protect`` and ``retain_on_delete`` on the
     StatefulSet and the credentials, and the claims are retained when the set is deleted
     or scaled down in any case. ``security_profile`` ``openshift-restricted-v2`` leaves the
     pod's ids to OpenShift's SCC (the image runs under an arbitrary UID in group 0).
@@ -48,59 +121,54 @@ class PostgreSQL(pulumi.ComponentResource):
     service_name: pulumi.Output[str]
     """Name of the ClusterIP Service the clients connect to."""
     dns_name: pulumi.Output[str]
-    """In-cluster DNS name, ``<spec.name>.<namespace>.svc.cluster.local``."""
+    """In-cluster DNS name, ``<app_name>.<namespace>.svc.cluster.local``."""
     url_secret_name: pulumi.Output[str]
-    """Name of the Secret holding ``DATABASE_URL`` under key :data:`URL_KEY`."""
+    """Name of the Secret holding ``DATABASE_URL`` (key ``DATABASE_URL``): a client's ``SecretFileArgs``."""
+    selector: pulumi.Output[dict[str, str]]
+    """Labels selecting the database pod: with port 5432, the ``PeerArgs`` its clients reach it by."""
 
-    def __init__(
-        self,
-        name: str,
-        spec: DatabaseSpec,
-        *,
-        namespace: pulumi.Input[str],
-        password: pulumi.Output[str],
-        image: pulumi.Input[str] | None = None,
-        labels: Labels,
-        clients: Sequence[network.Peer] = (),
-        kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-        security_profile: SecurityProfile = DEFAULT_PROFILE,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("hardened-k8s:database:PostgreSQL", name, None, opts)
+    def __init__(self, name: str, args: PostgreSQLArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(
+            type_token("PostgreSQL"), name, None, with_former_type(opts, "hardened-k8s:database:PostgreSQL")
+        )
+        db = _settings(name, args)
+        app = db.labels.name
+        labels = db.labels
+        namespace = args["namespace"]
         child = pulumi.ResourceOptions(parent=self)
-        keep = pulumi.ResourceOptions(parent=self, protect=spec.protect, retain_on_delete=spec.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=db.protect, retain_on_delete=db.protect)
 
         def metadata(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels.all)
 
-        password = pulumi.Output[str].secret(password)
+        password: pulumi.Output[str] = pulumi.Output[str].secret(args["password"])
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata=metadata(f"{spec.name}-credentials"),
+            metadata=metadata(f"{app}-credentials"),
             type="Opaque",
-            string_data={"username": spec.user, PASSWORD_KEY: password, "database": spec.database},
+            string_data={"username": db.user, PASSWORD_KEY: password, "database": db.database},
             opts=keep,
         )
         url: pulumi.Output[str] = pulumi.Output[str].secret(
             pulumi.Output.concat(
                 "postgresql://",
-                quote(spec.user, safe=""),
+                quote(db.user, safe=""),
                 ":",
                 password.apply(lambda value: quote(value, safe="")),
-                f"@{spec.name}:{PORT}/{spec.database}",
-                f"?sslmode={spec.sslmode}" if spec.sslmode else "",
+                f"@{app}:{PORT}/{db.database}",
+                f"?sslmode={db.sslmode}" if db.sslmode else "",
             )
         )
         url_secret = k8s.core.v1.Secret(
             f"{name}-url",
-            metadata=metadata(f"{spec.name}-url"),
+            metadata=metadata(f"{app}-url"),
             type="Opaque",
             string_data={URL_KEY: url},
             opts=child,
         )
         k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
-            metadata=metadata(spec.name),
+            metadata=metadata(app),
             automount_service_account_token=False,
             opts=child,
         )
@@ -109,59 +177,118 @@ class PostgreSQL(pulumi.ComponentResource):
         ]
         headless = k8s.core.v1.Service(
             f"{name}-headless",
-            metadata=metadata(f"{spec.name}-headless"),
+            metadata=metadata(f"{app}-headless"),
             spec=k8s.core.v1.ServiceSpecArgs(cluster_ip="None", selector=labels.selector, ports=ports),
             opts=child,
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=metadata(spec.name),
+            metadata=metadata(app),
             spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels.selector, ports=ports),
             opts=child,
         )
         k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=metadata(spec.name),
+            metadata=metadata(app),
             spec=_statefulset_spec(
-                spec,
-                labels=labels,
+                db,
+                image=args["image"],
                 governing_service=headless.metadata.name,
                 credentials=credentials.metadata.name,
-                image=image if image is not None else _ref(spec),
-                kubernetes_version=kubernetes_version,
-                assigned_ids=assigns_ids(security_profile),
             ),
             opts=keep,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-networkpolicy",
-            metadata=metadata(spec.name),
-            spec=network.allow_list(labels.selector, port=PORT, ingress_from=clients, egress_to=()),
+            metadata=metadata(app),
+            spec=network.allow_list(
+                labels.selector, port=PORT, ingress_from=args.get("clients") or (), egress_to=()
+            ),
             opts=child,
         )
         self.service_name = service.metadata.name
         self.dns_name = network.service_dns_name(service)
         self.url_secret_name = url_secret.metadata.name
+        self.selector = pulumi.Output.from_input(labels.selector)
         self.register_outputs(
             {
                 "serviceName": self.service_name,
                 "dnsName": self.dns_name,
                 "urlSecretName": self.url_secret_name,
+                "selector": self.selector,
             }
         )
 
 
+@dataclass(frozen=True)
+class _Database:
+    """A database's Args with defaults applied and checked: what its objects are built from."""
+
+    labels: Labels
+    database: str
+    user: str
+    storage: pulumi.Input[str]
+    storage_class_name: pulumi.Input[str] | None
+    resources: dict[str, Any]
+    run_as_user: int
+    protect: bool
+    sslmode: str | None
+    kubernetes_version: str
+    security_profile: SecurityProfile
+
+    @property
+    def assigned_ids(self) -> bool:
+        """The platform assigns UID, GID and fsGroup (``openshift-restricted-v2``): the pod sets none."""
+        return assigns_ids(profile_of(self.security_profile))
+
+
+def _settings(name: str, args: PostgreSQLArgs) -> _Database:
+    """``args`` over the stack file's defaults, checked by the stack file's constraints."""
+    check = ArgsCheck("PostgreSQL", name)
+    app = args.get("app_name", default_of(DatabaseSpec, "name"))
+    sslmode = args.get("sslmode")
+    db = _Database(
+        labels=Labels(
+            name=app,
+            instance=args.get("instance", app),
+            version=args.get("version", default_of(DatabaseSpec, "version")),
+            component="database",
+            part_of=args.get("part_of", default_of(StackConfig, "part_of")),
+        ),
+        database=args.get("database", default_of(DatabaseSpec, "database")),
+        user=args.get("user", default_of(DatabaseSpec, "user")),
+        storage=args.get("storage", default_of(DatabaseSpec, "storage")),
+        storage_class_name=args.get("storage_class_name"),
+        resources=with_defaults(Resources, args.get("resources")),
+        run_as_user=whole(args.get("run_as_user", default_of(DatabaseSpec, "run_as_user"))),
+        protect=args.get("protect", default_of(DatabaseSpec, "protect")),
+        sslmode=SslMode(sslmode).value if sslmode is not None else None,
+        kubernetes_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+        security_profile=args.get("security_profile", SecurityProfile.RESTRICTED),
+    )
+    check.field("security_profile", db.security_profile, StackSettings, "security_profile")
+    check.field("namespace", args["namespace"], StackConfig, "namespace")
+    check.field("app_name", app, DatabaseSpec, "name")
+    for key in ("instance", "part_of"):
+        check.value(key, getattr(db.labels, key), LabelValue)
+    check.field("version", db.labels.version, DatabaseSpec, "version")
+    for key in ("storage", "run_as_user"):
+        check.field(key, getattr(db, key), DatabaseSpec, key)
+    check.model("resources", db.resources, Resources)
+    check.field("kubernetes_version", db.kubernetes_version, StackSettings, "kubernetes_version")
+    check.done()
+    return db
+
+
 def _statefulset_spec(
-    spec: DatabaseSpec,
+    spec: _Database,
     *,
-    labels: Labels,
+    image: pulumi.Input[str],
     governing_service: pulumi.Input[str],
     credentials: pulumi.Input[str],
-    image: pulumi.Input[str],
-    kubernetes_version: str,
-    assigned_ids: bool,
 ) -> k8s.apps.v1.StatefulSetSpecArgs:
-    uid = None if assigned_ids else spec.run_as_user
+    labels = spec.labels
+    uid = None if spec.assigned_ids else spec.run_as_user
     volumes, mounts = pod.scratch_volumes({"run": "/var/run/postgresql", "tmp": "/tmp"})
     secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
     volumes.append(secret_volume)
@@ -197,7 +324,7 @@ def _statefulset_spec(
             failure_threshold=6,
         ),
         startup_probe=pod.startup_probe(ready, STARTUP_ALLOWANCE_SECONDS),
-        lifecycle=pod.pre_stop(kubernetes_version),
+        lifecycle=pod.pre_stop(spec.kubernetes_version),
         security_context=pod.container_security_context(uid),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *mounts],
     )
@@ -213,7 +340,7 @@ def _statefulset_spec(
         template=k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels.all),
             spec=k8s.core.v1.PodSpecArgs(
-                service_account_name=spec.name,
+                service_account_name=labels.name,
                 automount_service_account_token=False,
                 enable_service_links=False,
                 security_context=pod.pod_security_context(uid),
@@ -229,16 +356,8 @@ def _statefulset_spec(
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=spec.storage_class_name,
-                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                        requests={"storage": str(spec.storage)}
-                    ),
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": spec.storage}),
                 ),
             )
         ],
     )
-
-
-def _ref(spec: DatabaseSpec) -> str:
-    if spec.image.ref is None:
-        raise ValueError(f"{spec.name}: image.build must be built first; pass the pushed ref as image=")
-    return spec.image.ref
