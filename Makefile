@@ -57,7 +57,12 @@ cluster-test: venv toolchain
 
 ## unit: the mock-engine, policy and Containerfile tiers only (seconds)
 unit: venv
-	$(BIN)/python -m pytest -m "not image and not cluster and not e2e"
+	$(BIN)/python -m pytest -m "not image and not cluster and not e2e and not install"
+
+## install-test: only the install tier: the wheel without extras in a fresh virtualenv (PyPI)
+.PHONY: install-test
+install-test: venv
+	$(BIN)/python -m pytest -m install tests/install
 
 ## image-deps: the Debian packages the image tier needs (root or passwordless sudo)
 image-deps:

@@ -20,7 +20,10 @@ fi
 
 make venv
 echo "== unit, policy and Containerfile tiers as $(id -un)"
-venv/bin/python -m pytest -q -m "not image and not e2e and not cluster"
+venv/bin/python -m pytest -q -m "not image and not e2e and not cluster and not install"
+
+echo "== install tier as $(id -un): the wheel without extras in a fresh virtualenv"
+venv/bin/python -m pytest -q -m install tests/install
 
 echo "== image and e2e tiers as root${as_root:+ (sudo -n)}"
 # A user's PATH has no sbin directories, where Debian puts dockerd and debootstrap.

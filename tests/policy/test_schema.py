@@ -7,6 +7,7 @@ import time
 import kubernetes_validate
 import pytest
 
+from hardened_k8s.config import SUPPORTED_KUBERNETES_VERSIONS
 from hardened_k8s.schema import supported_versions, validate_objects
 
 from .stack import find, hardened_stack
@@ -72,3 +73,9 @@ def test_fast_on_a_stack() -> None:
     start = time.perf_counter()
     validate_objects(objs, "1.31")
     assert time.perf_counter() - start < 0.5
+
+
+def test_the_config_accepts_exactly_the_versions_the_schemas_cover() -> None:
+    """``kubernetesVersion`` is checked without kubernetes-validate (a deploy-only install has
+    none); the list it is checked against must stay the render extra's."""
+    assert list(SUPPORTED_KUBERNETES_VERSIONS) == supported_versions()

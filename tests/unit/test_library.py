@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -28,9 +29,23 @@ def test_wheel_carries_every_module_types_and_version(tmp_path: Path) -> None:
     meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
     meta = Parser().parsestr(zipfile.ZipFile(wheel).read(meta_name).decode())
     assert meta["Version"] == hardened_k8s.__version__
-    requires = " ".join(meta.get_all("Requires-Dist") or [])
-    for dependency in ("pulumi", "pulumi-kubernetes", "pulumi-docker", "pydantic"):
-        assert dependency in requires, dependency
+    requires = meta.get_all("Requires-Dist") or []
+    core = sorted(re.split(r"[<>=!~; ]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r)
+    assert core == ["pulumi", "pulumi-docker", "pulumi-kubernetes", "pydantic"], requires
+    render = sorted(re.split(r"[<>=!~; ]", r, maxsplit=1)[0] for r in requires if 'extra == "render"' in r)
+    assert render == ["PyYAML", "kubernetes-validate"], requires
+    assert meta.get_all("Provides-Extra") == ["render"]
+
+
+def test_the_render_names_the_extra_it_needs() -> None:
+    """Without the render extra, importing the render says which extra and how to install it."""
+    blocked = "import sys; sys.modules['kubernetes_validate'] = None; import hardened_k8s.render"
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: hardened_k8s.schema needs the 'render' extra of hardened-k8s "
+        "(kubernetes_validate is not installed); install it with: pip install 'hardened-k8s[render]'"
+    ), result.stderr
 
 
 def test_version_is_semantic_and_in_the_changelog() -> None:

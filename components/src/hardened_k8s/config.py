@@ -37,6 +37,13 @@ DEFAULT_DATABASE_RUN_AS_USER = 10002
 DEFAULT_KUBERNETES_VERSION = "1.31"
 """Kubernetes minor version the stacks target (Pod Security Admission version pin, schemas)."""
 
+SUPPORTED_KUBERNETES_VERSIONS = tuple(f"1.{minor}" for minor in range(25, 38))
+"""Minor versions ``kubernetesVersion`` may name: those the render's schemas cover (1.25-1.37).
+
+Kept here, not asked of ``kubernetes-validate``, so that a deploy-only install checks a stack
+without the render extra; a test keeps it equal to the schemas the extra ships.
+"""
+
 DNS_1035_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
@@ -428,10 +435,7 @@ class DatabaseSpec(StrictModel):
 
 
 def _supported_kubernetes_version(value: str) -> str:
-    # The schemas decide what can be checked; imported here only, it is a large package.
-    from .schema import supported_versions
-
-    supported = supported_versions()
+    supported = SUPPORTED_KUBERNETES_VERSIONS
     if value not in supported:
         raise ValueError(
             f"{value!r} is not a Kubernetes version this library can check; use one of "

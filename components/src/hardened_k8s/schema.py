@@ -17,11 +17,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import jsonschema
-import kubernetes_validate
-from kubernetes_validate import utils as kv_utils
-from packaging.version import Version
-from referencing import Registry, Resource
+from .extras import missing_extra
+
+try:
+    import jsonschema
+    import kubernetes_validate
+    from kubernetes_validate import utils as kv_utils
+    from packaging.version import Version
+    from referencing import Registry, Resource
+except ModuleNotFoundError as error:
+    raise missing_extra(__name__, error) from None
 
 
 @dataclass(frozen=True)
