@@ -2,6 +2,7 @@
 # Build the tools the cluster tier runs, from published Go modules at pinned versions:
 #   pulumi                       github.com/pulumi/pulumi/pkg/v3            (cmd/pulumi)
 #   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4
+#   pulumi-language-yaml         github.com/pulumi/pulumi-yaml                (YAML programs)
 #   kube-apiserver, kube-controller-manager, kube-scheduler   k8s.io/kubernetes
 #   kwok                         sigs.k8s.io/kwok                            (fake nodes)
 # and install Debian's etcd-server. Idempotent: each binary is built once per version into
@@ -24,6 +25,9 @@ PULUMI_VERSION="${PULUMI_VERSION:-v3.259.0}"
 K8S_PROVIDER_VERSION="${K8S_PROVIDER_VERSION:-v4.0.0-20260115033456-f47bc2d6f199}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.31.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+# The newest pulumi-yaml release the proxy serves whose engine (pulumi v3.257.0) is not newer
+# than PULUMI_VERSION; the proxy answers 403 for many other releases.
+YAML_VERSION="${YAML_VERSION:-v1.38.3}"
 
 CACHE="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardened-k8s/toolchain}"
 BIN="$CACHE/bin"
@@ -88,6 +92,20 @@ build_kubernetes_provider() {
             ./cmd/pulumi-resource-kubernetes
     )
     mark pulumi-resource-kubernetes "$K8S_PROVIDER_VERSION"
+}
+
+build_yaml_language() {
+    built pulumi-language-yaml "$YAML_VERSION" && return
+    log "building pulumi-language-yaml $YAML_VERSION (github.com/pulumi/pulumi-yaml)"
+    local src
+    src=$(copy_module github.com/pulumi/pulumi-yaml "$YAML_VERSION")
+    (
+        cd "$src"
+        go build -trimpath -o "$BIN/pulumi-language-yaml" \
+            -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=$YAML_VERSION" \
+            ./cmd/pulumi-language-yaml
+    )
+    mark pulumi-language-yaml "$YAML_VERSION"
 }
 
 build_kubernetes() {
@@ -163,11 +181,13 @@ build_kwok
 kwok_stages
 build_kubernetes_provider
 build_pulumi
+build_yaml_language
 build_kubernetes
 
 log "done in $(( $(date +%s) - started ))s"
 "$BIN/pulumi" version | sed 's/^/  pulumi /' >&2
 echo "  pulumi-resource-kubernetes $(cat "$BIN/.pulumi-resource-kubernetes.version")" >&2
+echo "  pulumi-language-yaml $(cat "$BIN/.pulumi-language-yaml.version")" >&2
 for b in kube-apiserver kube-controller-manager kube-scheduler; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
 "$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/  /' >&2
 etcd --version 2>&1 | head -1 | sed 's/^/  /' >&2

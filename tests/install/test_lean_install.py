@@ -81,6 +81,7 @@ def test_a_plain_install_deploys_and_leaves_the_render_to_its_extra(tmp_path: Pa
     packages = {line.split("==")[0].lower().replace("_", "-") for line in listed.stdout.split()}
     assert {"pulumi", "pulumi-kubernetes", "pulumi-docker", "pydantic", "hardened-k8s"} <= packages
     assert "kubernetes-validate" not in packages and "jsonschema" not in packages, sorted(packages)
+    assert (venv / "bin" / "pulumi-resource-hardened-k8s").is_file()
 
     result = subprocess.run([str(python), "-c", CHECK], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

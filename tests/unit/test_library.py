@@ -35,6 +35,9 @@ def test_wheel_carries_every_module_types_and_version(tmp_path: Path) -> None:
     render = sorted(re.split(r"[<>=!~; ]", r, maxsplit=1)[0] for r in requires if 'extra == "render"' in r)
     assert render == ["PyYAML", "kubernetes-validate"], requires
     assert meta.get_all("Provides-Extra") == ["render"]
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "pulumi-resource-hardened-k8s = hardened_k8s.provider:main" in scripts
 
 
 def test_the_render_names_the_extra_it_needs() -> None:
