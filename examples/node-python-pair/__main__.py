@@ -17,10 +17,8 @@ from hardened_k8s import (
     HardenedService,
     SecureNamespace,
     SecureNamespaceArgs,
-    ServiceImage,
     ServiceSpec,
-    build_spec,
-    service_image_args,
+    image_ref,
     service_spec_args,
     source_revision,
     validate_model,
@@ -60,27 +58,9 @@ labels = {name: Labels(name, namespace, s.version, s.component, PART_OF) for nam
 peers = {name: Peer(name, labels[name].selector, s.port) for name, s in specs.items()}
 
 for name, spec in specs.items():
-    image: pulumi.Input[str]
-    if spec.image.build is not None:
-        build = spec.image.build
-        image = ServiceImage(
-            f"{name}-image",
-            service_image_args(
-                build_spec(
-                    name,
-                    context=build.context,
-                    containerfile=build.containerfile,
-                    target=build.target,
-                    build_args=build.args,
-                    registry=registry,
-                    version=spec.version,
-                    revision=revision,
-                )
-            ),
-        ).ref
-    else:
-        assert spec.image.ref is not None  # an ImageSpec holds exactly one of build and ref
-        image = spec.image.ref
+    image = image_ref(
+        f"{name}-image", name, spec.image, version=spec.version, revision=revision, registry=registry
+    )
     # Each egressTo peer is admitted by name and found at <PEER>_URL (INTELLIGENCE_URL).
     service = HardenedService(
         name,

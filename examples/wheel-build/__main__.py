@@ -17,10 +17,8 @@ from hardened_k8s import (
     HardenedService,
     SecureNamespace,
     SecureNamespaceArgs,
-    ServiceImage,
     ServiceSpec,
-    build_spec,
-    service_image_args,
+    image_ref,
     service_spec_args,
     source_revision,
     validate_model,
@@ -33,27 +31,14 @@ config = pulumi.Config()
 namespace = config.require("namespace")
 spec = validate_model(ServiceSpec, config.require_object("service"), path="service")
 
-image: pulumi.Input[str]
-if spec.image.build is not None:
-    build = spec.image.build
-    image = ServiceImage(
-        f"{NAME}-image",
-        service_image_args(
-            build_spec(
-                NAME,
-                context=build.context,
-                containerfile=build.containerfile,
-                target=build.target,
-                build_args=build.args,
-                registry=config.get("registry") or DEFAULT_REGISTRY,
-                version=spec.version,
-                revision=source_revision(Path.cwd(), config.get("imageRevision")),
-            )
-        ),
-    ).ref
-else:
-    assert spec.image.ref is not None  # an ImageSpec holds exactly one of build and ref
-    image = spec.image.ref
+image = image_ref(
+    f"{NAME}-image",
+    NAME,
+    spec.image,
+    version=spec.version,
+    revision=source_revision(Path.cwd(), config.get("imageRevision")),
+    registry=config.get("registry") or DEFAULT_REGISTRY,
+)
 
 ns = SecureNamespace(
     NAME,

@@ -49,6 +49,8 @@ _EXPORTS: dict[str, str] = {
     "source_revision": "stack_config",
     "parse_stack_config": "validation",
     "service_spec_args": "stack_args",
+    "image_ref": "stack_args",
+    "image_build_spec": "stack_args",
     "validate_model": "validation",
     # Image builds as plain data.
     "BuildSpec": "build",
@@ -84,6 +86,8 @@ __all__ = [
     "StackConfig",
     "StackSecrets",
     "build_spec",
+    "image_build_spec",
+    "image_ref",
     "load_stack_config",
     "parse_stack_config",
     "service_image_args",
@@ -125,7 +129,7 @@ if TYPE_CHECKING:
     )
     from .namespace import SecureNamespace, SecureNamespaceArgs
     from .postgres import PostgreSQL, PostgreSQLArgs
-    from .stack_args import service_spec_args
+    from .stack_args import image_build_spec, image_ref, service_spec_args
     from .stack_config import StackSecrets, load_stack_config, source_revision
     from .system import ServiceSystem, ServiceSystemArgs
     from .validation import parse_stack_config, validate_model

@@ -14,9 +14,18 @@ from collections.abc import Collection, Mapping
 
 import pulumi
 
-from .build import BuildSpec, build_spec
-from .config import DEFAULT_KUBERNETES_VERSION, ConfigError, ImageBuild, Resources, ServiceSpec, StackConfig
-from .image import ServiceImageArgs, service_image_args
+from .build import DEFAULT_PLATFORM, BuildSpec, build_spec
+from .config import (
+    DEFAULT_KUBERNETES_VERSION,
+    DEFAULT_REGISTRY,
+    ConfigError,
+    ImageBuild,
+    ImageSpec,
+    Resources,
+    ServiceSpec,
+    StackConfig,
+)
+from .image import ServiceImage, service_image_args
 from .inputs import (
     AutoscalingArgs,
     ExposeArgs,
@@ -36,6 +45,33 @@ from .postgres import URL_KEY, PostgreSQLArgs
 from .workload import HardenedServiceArgs, peer_url_env
 
 
+def image_build_spec(
+    name: str,
+    build: ImageBuild,
+    *,
+    version: str,
+    revision: str,
+    registry: str = DEFAULT_REGISTRY,
+    platform: str = DEFAULT_PLATFORM,
+    source: str = "",
+) -> BuildSpec:
+    """What an ``image.build`` entry builds as ``<registry>/<name>``: its context,
+    Containerfile, target and build args, tagged ``sha-<revision>`` and ``version``
+    (defaults: ``quay.io/ecosystem-appeng``, ``linux/amd64``, no source label)."""
+    return build_spec(
+        name,
+        context=build.context,
+        containerfile=build.containerfile,
+        target=build.target,
+        registry=registry,
+        version=version,
+        revision=revision,
+        platform=platform,
+        build_args=build.args,
+        source=source,
+    )
+
+
 def stack_build_spec(
     config: StackConfig, name: str, build: ImageBuild, *, version: str, revision: str
 ) -> BuildSpec:
@@ -45,36 +81,54 @@ def stack_build_spec(
     The one place a stack's image parameters are put together, for :class:`ServiceSystem`
     and for anything that builds the same images outside ``pulumi up``.
     """
-    return build_spec(
+    return image_build_spec(
         name,
-        context=build.context,
-        containerfile=build.containerfile,
-        target=build.target,
-        registry=config.registry,
+        build,
         version=version,
         revision=revision,
+        registry=config.registry,
         platform=config.platform,
-        build_args=build.args,
         source=config.source_url,
     )
 
 
-def image_args(
-    config: StackConfig,
+def image_ref(
+    resource: str,
     name: str,
-    build: ImageBuild,
+    image: ImageSpec,
     *,
     version: str,
     revision: str,
+    registry: str = DEFAULT_REGISTRY,
+    platform: str = DEFAULT_PLATFORM,
+    source: str = "",
+    registry_username: pulumi.Input[str] | None = None,
     registry_password: pulumi.Input[str] | None = None,
-) -> ServiceImageArgs:
-    """:class:`~hardened_k8s.image.ServiceImageArgs` of ``image.build`` of ``name`` (a service or
-    the database), pushed with the stack's ``registryUsername`` and ``registry_password``."""
-    return service_image_args(
-        stack_build_spec(config, name, build, version=version, revision=revision),
-        registry_username=config.registry_username,
-        registry_password=registry_password,
+    opts: pulumi.ResourceOptions | None = None,
+) -> pulumi.Input[str]:
+    """The reference a workload runs for an ``image`` entry (of a stack's service or
+    database, or of a program's own :class:`~hardened_k8s.config.ServiceSpec`).
+
+    ``image.ref`` as given, registering nothing; for ``image.build``, a
+    :class:`~hardened_k8s.image.ServiceImage` named ``resource`` that builds
+    :func:`image_build_spec` of it as ``<registry>/<name>`` and pushes it (with
+    ``registry_username``/``registry_password``, default the build machine's docker login),
+    and its ``repo@sha256:<digest>``.
+    """
+    if image.build is None:
+        assert image.ref is not None  # an ImageSpec holds exactly one of build and ref
+        return image.ref
+    spec = image_build_spec(
+        name,
+        image.build,
+        version=version,
+        revision=revision,
+        registry=registry,
+        platform=platform,
+        source=source,
     )
+    args = service_image_args(spec, registry_username=registry_username, registry_password=registry_password)
+    return ServiceImage(resource, args, opts=opts).ref
 
 
 def namespace_args(config: StackConfig) -> SecureNamespaceArgs:

@@ -10,7 +10,6 @@ import pulumi
 
 from . import stack_args
 from .config import ImageSpec, StackConfig
-from .image import ServiceImage
 from .namespace import SecureNamespace
 from .postgres import PostgreSQL
 from .stack_config import StackSecrets
@@ -67,22 +66,19 @@ class ServiceSystem(pulumi.ComponentResource):
 
         def image_ref(resource: str, image_name: str, image: ImageSpec, tag: str) -> pulumi.Input[str]:
             """``image.ref`` as given, or the digest of ``image.build`` once pushed."""
-            if image.build is None:
-                assert image.ref is not None  # ImageSpec holds exactly one source
-                return image.ref
-            built = ServiceImage(
+            return stack_args.image_ref(
                 resource,
-                stack_args.image_args(
-                    config,
-                    image_name,
-                    image.build,
-                    version=tag,
-                    revision=revision,
-                    registry_password=secrets.registry_password,
-                ),
+                image_name,
+                image,
+                version=tag,
+                revision=revision,
+                registry=config.registry,
+                platform=config.platform,
+                source=config.source_url,
+                registry_username=config.registry_username,
+                registry_password=secrets.registry_password,
                 opts=child,
             )
-            return built.ref
 
         namespace = SecureNamespace(f"{name}-namespace", stack_args.namespace_args(config), opts=child)
         ns = namespace.namespace_name
