@@ -189,6 +189,7 @@ log "done in $(( $(date +%s) - started ))s"
 echo "  pulumi-resource-kubernetes $(cat "$BIN/.pulumi-resource-kubernetes.version")" >&2
 echo "  pulumi-language-yaml $(cat "$BIN/.pulumi-language-yaml.version")" >&2
 for b in kube-apiserver kube-controller-manager kube-scheduler; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
-"$BIN/kwok" --version 2>&1 | head -1 | sed 's/^/  /' >&2
-etcd --version 2>&1 | head -1 | sed 's/^/  /' >&2
+# First lines only, read to the end (head would close the pipe early: SIGPIPE under pipefail).
+"$BIN/kwok" --version 2>&1 | sed -n '1s/^/  /p' >&2
+etcd --version 2>&1 | sed -n '1s/^/  /p' >&2
 echo "$BIN"
