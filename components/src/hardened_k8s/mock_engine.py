@@ -10,6 +10,7 @@ inputs, parent and options. Secret config values are never decrypted: each is re
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -34,6 +35,10 @@ from .config import ConfigError
 
 SECRET_PLACEHOLDER = "<secret>"
 """What a secret value looks like in anything the offline engine produces."""
+
+# libyaml's parser, where PyYAML was built with it: the same documents, about 8x faster (a
+# 100-service stack file is read three times per render).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 """The all-zero digest: no real image has it (production refuses it, rule HARD-035)."""
@@ -219,8 +224,15 @@ def load_stack_file(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError([(path.name, f"not found in {path.parent}; is this a Pulumi project directory?")])
+    text = path.read_text()
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        pass
+    # Broken YAML: the pure-Python parser names the problem more precisely than libyaml
+    # ("found character '\\t' that cannot start any token"); same line and column.
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path.name
@@ -282,12 +294,33 @@ def run_mocked(
     def body() -> None:
         program()
 
-    _sync_await(run_pulumi_func(body))
-    root = settings.get_root_resource()
-    outputs = {
-        name: _sync_await(_resolve(value)) for name, value in sorted(getattr(root, "outputs", {}).items())
-    }
+    with paused_gc():
+        _sync_await(run_pulumi_func(body))
+        root = settings.get_root_resource()
+        outputs = {
+            name: _sync_await(_resolve(value)) for name, value in sorted(getattr(root, "outputs", {}).items())
+        }
     return ProgramRun(project, stack, monitor.registrations, outputs, monitor.component_outputs)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run the body without Python's cyclic garbage collector; restore its state after.
+
+    A program run allocates a few hundred thousand objects per hundred resources (inputs,
+    Outputs, futures, protobuf copies) and keeps almost all of them until the run ends, so
+    each automatic collection rescans a growing heap and frees next to nothing: a quarter
+    of a 100-service render's time went there. Reference counting still frees everything
+    acyclic at once; the cycles left (a few MB at 100 services) are collected when the
+    collector is enabled again. Nests: an inner pause leaves an outer one in force.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def _resolve(value: Any) -> Any:

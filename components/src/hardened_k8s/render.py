@@ -13,6 +13,7 @@ unknown stack. On 1 and 2 nothing is written and an earlier ``build/<stack>/`` i
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from .mock_engine import (
     ProgramRun,
     Registration,
     load_stack_file,
+    paused_gc,
     placeholder_digest,
     run_program,
     unwrap_secrets,
@@ -282,7 +284,11 @@ def render_stack(
     (:class:`RenderError`), ``out_root/<stack>/`` is removed, so nothing that looks
     deployable is left from this render or an earlier one.
     """
-    stdout = stdout or sys.stdout
+    with paused_gc():
+        return _render_stack(project_dir, stack, out_root, stdout or sys.stdout)
+
+
+def _render_stack(project_dir: Path, stack: str, out_root: Path, stdout: TextIO) -> tuple[ProgramRun, Checks]:
     if not _STACK_NAME_RE.match(stack):
         raise ConfigError(
             [("--stack", f"{stack!r} is not a stack name; use letters, digits, '-', '_' and '.'")]
@@ -362,4 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The process ends after the render, so the cyclic collector never needs to run: not when
+    # render_stack's pause ends (one collection over every object of the run, 0.35 s at 100
+    # services) and not at interpreter exit (gc.freeze exempts what is left, another 0.4 s).
+    # The memory goes back to the OS with the process.
+    gc.disable()
+    exit_status = main()
+    gc.freeze()
+    sys.exit(exit_status)
