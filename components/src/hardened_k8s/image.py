@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Required, TypedDict
 
 import pulumi
-import pulumi_docker as docker
 
 from .arguments import ArgsCheck
 from .build import DEFAULT_PLATFORM, DEFAULT_TARGET, BuildSpec
@@ -93,6 +92,10 @@ class ServiceImage(pulumi.ComponentResource):
     """``repository@sha256:<digest>`` of the pushed image."""
 
     def __init__(self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Imported here: pulumi-docker takes 0.1 s to import, which a stack that only pins images
+        # (and the offline render of one) should not pay.
+        import pulumi_docker as docker
+
         super().__init__(
             type_token("ServiceImage"), name, None, with_former_type(opts, "hardened-k8s:image:ServiceImage")
         )
