@@ -9,9 +9,17 @@ Nothing runs at import time; every program is built inside a fixture or test.
 from __future__ import annotations
 
 import copy
+import functools
+import gc
+import importlib.util
+import io
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,10 +34,12 @@ from hardened_k8s.mock_engine import (
     stack_config,
     stack_names,
 )
-from hardened_k8s.render import RenderedObject, manifests
+from hardened_k8s.render import Checks, RenderedObject, manifests, render_stack
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
 ROOT = Path(__file__).resolve().parents[1]
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: the same documents, about ten times faster."""
 PROJECT = "store-inventory"
 STACKS = tuple(stack_names(ROOT))
 """Every stack of the project: one per ``Pulumi.<stack>.yaml``."""
@@ -62,10 +72,18 @@ class Rendered:
         return self.all("Deployment") + self.all("StatefulSet")
 
 
+@functools.cache
+def _stack_file(stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load((ROOT / f"Pulumi.{stack}.yaml").read_text(), Loader=YAML_LOADER)
+    return data
+
+
 def stack_file_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` map of ``Pulumi.<stack>.yaml`` with short keys (a fresh copy)."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in data["config"].items()}
+    """The ``config:`` map of ``Pulumi.<stack>.yaml`` with short keys (a fresh copy).
+
+    The file is parsed once per session: tests edit copies, never the committed file.
+    """
+    return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in _stack_file(stack)["config"].items()}
 
 
 def engine_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -98,23 +116,66 @@ def run_stack(
     return run_program(ROOT, stack, config=values, secret_keys=secret_keys, monitor=monitor)
 
 
-@pytest.fixture(scope="session")
-def rendered() -> Iterator[Callable[[str], Rendered]]:
-    """``rendered(stack)``: the real program's run for a stack, computed once per session."""
-    cache: dict[str, Rendered] = {}
+@dataclass(frozen=True)
+class StackRender:
+    """What the offline render did for one committed stack, as ``python -m hardened_k8s.render``.
 
-    def get(stack: str) -> Rendered:
+    ``out`` is the output root (the files are in ``out / stack``), written with umask 022.
+    """
+
+    rendered: Rendered
+    checks: Checks
+    printed: str
+    out: Path
+
+
+@pytest.fixture(scope="session")
+def stack_render(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], StackRender]]:
+    """``stack_render(stack)``: the offline render of a committed stack, done once per session.
+
+    Every test that only reads a committed stack's objects, report or files shares it, so
+    each stack's program runs once per session. Tests must leave what they read unchanged.
+    """
+    cache: dict[str, StackRender] = {}
+
+    def get(stack: str) -> StackRender:
         if stack not in cache:
-            cache[stack] = Rendered(run_stack(stack))
+            out = tmp_path_factory.mktemp(f"render-{stack}")
+            printed = io.StringIO()
+            umask = os.umask(0o022)  # the ordinary umask, so file modes can be checked
+            try:
+                run, checks = render_stack(ROOT, stack, out, stdout=printed)
+            finally:
+                os.umask(umask)
+            cache[stack] = StackRender(Rendered(run), checks, printed.getvalue(), out)
         return cache[stack]
 
     yield get
+
+
+@pytest.fixture(scope="session")
+def rendered(stack_render: Callable[[str], StackRender]) -> Callable[[str], Rendered]:
+    """``rendered(stack)``: the real program's run for a committed stack, once per session."""
+    return lambda stack: stack_render(stack).rendered
 
 
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest, rendered: Callable[[str], Rendered]) -> Rendered:
     """Each stack in turn."""
     return rendered(request.param)
+
+
+def script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (``scripts`` is not a package), loaded once."""
+    module_name = f"scripts_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def mocked(program: Callable[[], object]) -> ProgramRun:
@@ -124,3 +185,16 @@ def mocked(program: Callable[[], object]) -> ProgramRun:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Collect garbage once, then exempt the survivors from every later collection.
+
+    After this hook pytest collects five times in a row (to run finalizers and report their
+    unraisable exceptions) and the interpreter once more at exit: each pass rescans every
+    object the session keeps (modules, renders), about a second in all. One collection here
+    still finalizes the session's garbage while pytest listens; the passes after it see only
+    what that creates.
+    """
+    gc.collect()
+    gc.freeze()

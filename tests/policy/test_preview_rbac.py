@@ -7,6 +7,7 @@ Kubernetes version.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,14 +15,16 @@ import yaml
 
 from hardened_k8s.schema import validate_objects
 
-from ..conftest import ROOT, Rendered
+from ..conftest import ROOT, YAML_LOADER, Rendered
 
 MANIFEST = ROOT / "deploy" / "rbac" / "preview-reader.yaml"
 READ = {"get", "list", "watch"}
 
 
+@functools.cache
 def objects() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
+    """The manifest's documents, parsed once (tests only read them)."""
+    return [d for d in yaml.load_all(MANIFEST.read_text(), Loader=YAML_LOADER) if d]
 
 
 def rules(kind: str) -> list[dict[str, Any]]:

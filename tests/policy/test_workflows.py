@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,17 +20,25 @@ import yaml
 from hardened_k8s.mock_engine import stack_names
 from hardened_k8s.stack_config import read_stack_settings
 
+from ..conftest import YAML_LOADER, script
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 
 
-def _load(name: str) -> dict[str, Any]:
-    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+@functools.cache
+def _parsed(name: str) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.load((WORKFLOWS / name).read_text(), Loader=YAML_LOADER)
     # YAML 1.1 reads the bare key `on` as the boolean true.
     if True in data:
         data["on"] = data.pop(True)
     return data
+
+
+def _load(name: str) -> dict[str, Any]:
+    """A workflow file, parsed once per session; each caller gets its own copy to edit."""
+    return copy.deepcopy(_parsed(name))
 
 
 def _uses(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,13 +161,12 @@ def test_deploy_workflow_graph() -> None:
         assert pulumi["with"]["policyPackConfigs"] == "policy-config.${{ matrix.stack }}.json"
 
 
-def test_stack_lists_split_by_production() -> None:
+def test_stack_lists_split_by_production(capsys: pytest.CaptureFixture[str]) -> None:
+    stacks = script("stacks")
+
     def listed(*args: str) -> list[str]:
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "stacks.py"), "--project-dir", str(ROOT), *args],
-            capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
-        return list(json.loads(out.stdout))
+        assert stacks.main(["--project-dir", str(ROOT), *args]) == 0
+        return list(json.loads(capsys.readouterr().out))
 
     production = [s for s in stack_names(ROOT) if read_stack_settings(ROOT, s).production]
     assert listed() == stack_names(ROOT)

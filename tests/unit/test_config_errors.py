@@ -18,7 +18,7 @@ from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonito
 from hardened_k8s.render import manifests
 from hardened_k8s.stack_config import SECRET_KEYS
 
-from ..conftest import PROJECT, ROOT, engine_config, run_stack, stack_file_config
+from ..conftest import PROJECT, ROOT, Rendered, engine_config, run_stack, stack_file_config
 
 API = "services.store-inventory"
 MCP = "services.mcp-store-inventory"
@@ -389,11 +389,14 @@ def cli_strings(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_values_as_pulumi_config_set_writes_them_mean_the_same(stack: str) -> None:
-    typed = stack_file_config(stack)
-    written = cli_strings(typed)
+def test_values_as_pulumi_config_set_writes_them_mean_the_same(
+    stack: str, rendered: Callable[[str], Rendered]
+) -> None:
+    written = cli_strings(stack_file_config(stack))
     assert written["production"] in ("true", "false")
-    assert objects(run_stack(stack, written)) == objects(run_stack(stack, typed))
+    # rendered(stack): the same stack file with its YAML-typed values.
+    typed = {o.filename: o.manifest for o in rendered(stack).objects}
+    assert objects(run_stack(stack, written)) == typed
 
 
 def objects(run: ProgramRun) -> dict[str, dict[str, Any]]:

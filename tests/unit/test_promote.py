@@ -9,11 +9,8 @@ program for every stack on the mock engine.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,22 +18,12 @@ import yaml
 
 from hardened_k8s.config import ConfigError
 
-from ..conftest import ROOT, STACKS, Rendered, run_stack, stack_file_config
+from ..conftest import ROOT, STACKS, Rendered, run_stack, script, stack_file_config
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _images_script() -> ModuleType:
-    path = ROOT / "scripts" / "images.py"
-    spec = importlib.util.spec_from_file_location("images_script", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-images = _images_script()
+images = script("images")
 
 
 def published() -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 from collections.abc import Callable
@@ -16,7 +15,9 @@ from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor
 from hardened_k8s.policy import format_report
 from hardened_k8s.render import check, check_settings, main
 
-from ..conftest import ROOT, STACKS, Rendered, run_stack, stack_file_config
+from ..conftest import ROOT, STACKS, YAML_LOADER, Rendered, StackRender, run_stack, stack_file_config
+
+StackRenders = Callable[[str], StackRender]
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -41,18 +42,22 @@ def edit(project: Path, stack: str, old: str, new: str) -> None:
     stack_file.write_text(text.replace(old, new, 1))
 
 
-def test_render_writes_every_object_and_prints_a_tree(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "build"
-    assert main(["--stack", "dev", "--out", str(out), "--project-dir", str(ROOT)]) == 0
-    printed = capsys.readouterr().out
+def earlier_render(stack_render: StackRenders, stack: str, out: Path) -> None:
+    """``out/<stack>/`` as a successful render of the committed stack left it."""
+    shutil.copytree(stack_render(stack).out / stack, out / stack)
+    assert any((out / stack).iterdir())
+
+
+def test_render_writes_every_object_and_prints_a_tree(stack_render: StackRenders) -> None:
+    dev = stack_render("dev")
+    assert not dev.checks.failed
+    out, printed = dev.out, dev.printed
     files = sorted(p.name for p in (out / "dev").iterdir())
     assert (
         "deployment-store-inventory.yaml" in files and "statefulset-store-inventory-postgresql.yaml" in files
     )
     for path in (out / "dev").iterdir():
-        manifest = yaml.safe_load(path.read_text())
+        manifest = yaml.load(path.read_text(), Loader=YAML_LOADER)
         assert path.name == f"{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
     assert f"Wrote {len(files)} Kubernetes objects" in printed
     assert "└─ hardened-k8s:index:ServiceSystem" in printed
@@ -61,12 +66,11 @@ def test_render_writes_every_object_and_prints_a_tree(
 
 
 def test_bad_config_exits_2_and_removes_an_earlier_render(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_render: StackRenders
 ) -> None:
     project = project_copy(tmp_path)
     out = tmp_path / "build"
-    assert render(project, out) == 0
-    assert any((out / "dev").iterdir())
+    earlier_render(stack_render, "dev", out)
     edit(project, "dev", "port: 8000", "port: 80000")
     assert render(project, out) == 2
     err = capsys.readouterr().err
@@ -74,13 +78,9 @@ def test_bad_config_exits_2_and_removes_an_earlier_render(
     assert not (out / "dev").exists()
 
 
-def test_files_have_ordinary_permissions(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        assert render(ROOT, tmp_path / "build") == 0
-    finally:
-        os.umask(old)
-    out = tmp_path / "build" / "dev"
+def test_files_have_ordinary_permissions(stack_render: StackRenders) -> None:
+    # The session's render ran with umask 022.
+    out = stack_render("dev").out / "dev"
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
 
@@ -131,10 +131,9 @@ def test_unknown_stack_lists_the_stacks(tmp_path: Path, capsys: pytest.CaptureFi
     assert "is not a stack name" in capsys.readouterr().err
 
 
-def test_render_is_byte_for_byte_repeatable(tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    for out in (first, second):
-        assert main(["--stack", "prod", "--out", str(out), "--project-dir", str(ROOT)]) == 0
+def test_render_is_byte_for_byte_repeatable(tmp_path: Path, stack_render: StackRenders) -> None:
+    first, second = stack_render("prod").out, tmp_path / "b"
+    assert main(["--stack", "prod", "--out", str(second), "--project-dir", str(ROOT)]) == 0
     names = sorted(p.name for p in (first / "prod").iterdir())
     assert names == sorted(p.name for p in (second / "prod").iterdir())
     for name in names:
@@ -184,11 +183,11 @@ def test_opt_out_names_the_exemption_it_needs(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_mandatory_violation_fails_the_render_and_removes_files(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_render: StackRenders
 ) -> None:
     project = project_copy(tmp_path)
     out = tmp_path / "out"
-    assert render(project, out, "prod") == 0
+    earlier_render(stack_render, "prod", out)
     # A pinned image with a placeholder digest passes the config; production policy refuses it.
     zero = "quay.io/ecosystem-appeng/mcp-store-inventory@sha256:" + "0" * 64
     text = (project / "Pulumi.prod.yaml").read_text()
