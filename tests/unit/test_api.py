@@ -87,7 +87,10 @@ def test_the_root_and_the_config_models_do_not_load_the_kubernetes_or_docker_sdk
     )
     assert "hardened_k8s.config" in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("pulumi_kubernetes", "pulumi_docker")}
-    assert "hardened_k8s.workload" in _imported_modules("import hardened_k8s\nhardened_k8s.HardenedService")
+    system = _imported_modules("import hardened_k8s\nhardened_k8s.ServiceSystem")
+    assert "hardened_k8s.workload" in system
+    # ServiceImage imports pulumi-docker when it builds: a stack of pinned images never loads it.
+    assert "hardened_k8s.image" in system and "pulumi_docker" not in system
 
 
 # --- Docstrings ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import stat
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from hardened_k8s.config import ConfigError
-from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor
+from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, paused_gc, run_mocked
 from hardened_k8s.policy import format_report
 from hardened_k8s.render import check, check_settings, main
 
@@ -239,3 +240,31 @@ def test_exemption_without_reason_is_a_config_error(
     assert main(["--stack", "dev", "--project-dir", str(project), "--out", str(tmp_path / "out")]) == 2
     assert "policyExemptions[0].reason" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_collector_is_paused_while_a_program_runs_and_restored_after() -> None:
+    seen: list[bool] = []
+    assert gc.isenabled()
+    run_mocked(lambda: seen.append(gc.isenabled()))
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_a_nested_pause_leaves_the_outer_one_in_force() -> None:
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled(), "a pause turned on a collector its caller had turned off"
+    finally:
+        gc.enable()
+
+
+def test_a_failed_render_restores_the_collector(tmp_path: Path) -> None:
+    assert render(ROOT, tmp_path / "build", stack="staging") == 2
+    assert gc.isenabled()
