@@ -14,7 +14,7 @@ CONTAINERFILES := $(sort $(wildcard services/*/Containerfile database/Containerf
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv render test unit lint image-deps image-test bench clean toolchain cluster cluster-down cluster-test
+.PHONY: venv render test unit lint image-deps image-test bench bench-render clean toolchain cluster cluster-down cluster-test
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -83,9 +83,14 @@ e2e-deps:
 e2e: venv
 	$(BIN)/python -m pytest -m e2e tests/e2e -s
 
-## bench: render scale (1-100 services), policy scale (10-200) and image builds (needs image-deps)
-bench: venv
+## bench-render: render scale (1-100 services) and the render against `cdk8s synth` of the same
+## objects (needs Node 20 and npm; `npm ci` fills bench/cdk8s/node_modules); JSON in build/bench/
+bench-render: venv
 	$(BIN)/python bench/render_scale.py
+	$(BIN)/python bench/cdk8s_compare.py
+
+## bench: bench-render, policy scale (10-200) and image builds (needs image-deps)
+bench: bench-render
 	$(BIN)/python bench/policy_scale.py
 	$(BIN)/python bench/images.py
 
