@@ -23,6 +23,7 @@ pip does when it installs the wheel; neither tool gets any other cache.
 committed ``package-lock.json`` when missing or stale. Writes ``build/bench/cdk8s-compare.json``.
 
     venv/bin/python bench/cdk8s_compare.py [--sizes 1 10 50 100] [--repeat 5] [--label NAME]
+                                           [--checkout DIR]
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import yaml
 from render_scale import REF, ROOT, STACK, Run, best, make_project, synthetic_stack, time_render, timed
 
 from hardened_k8s.policy import evaluate
-from hardened_k8s.policy.schema import validate_objects
+from hardened_k8s.schema import validate_objects
 
 APP = Path(__file__).resolve().parent / "cdk8s"
 CDK8S = APP / "node_modules" / ".bin" / "cdk8s"
@@ -127,22 +128,23 @@ def compare(rendered: list[dict[str, Any]], synthesized: list[dict[str, Any]]) -
     }
 
 
-def measure(n: int, repeat: int, work: Path) -> dict[str, Any]:
+def measure(n: int, repeat: int, work: Path, checkout: Path | None) -> dict[str, Any]:
     project = work / f"project-{n}"
     project.mkdir()
-    make_project(project, n, database=False)
+    make_project(project, n, database=False, checkout=checkout or ROOT)
+    library = checkout / "components" / "src" if checkout else None
     spec_file = work / f"spec-{n}.json"
     spec_file.write_text(json.dumps(cdk8s_spec(n)))
     render_out, synth_out = work / f"render-{n}", work / f"cdk8s-{n}"
     # One untimed run of each first: file-system caches warm, outputs to compare.
-    time_render(project, render_out)
+    time_render(project, render_out, library=library)
     time_synth(spec_file, synth_out)
     rendered = read_objects(render_out / STACK)
     synthesized = read_objects(synth_out)
     renders: list[Run] = []
     synths: list[Run] = []
     for _ in range(repeat):
-        renders.append(time_render(project, render_out))
+        renders.append(time_render(project, render_out, library=library))
         synths.append(time_synth(spec_file, synth_out))
     r, s = best(renders), best(synths)
     return {
@@ -219,22 +221,30 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each tool per size (default 5)")
     parser.add_argument("--label", default="", help="suffix of the JSON file, e.g. a branch name")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench", help="JSON directory")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        help="render with the library and __main__.py of this directory (e.g. `git archive <commit> "
+        "components/src __main__.py | tar -x -C DIR`) instead of this repository's; the parity "
+        "checks still use the installed library",
+    )
     args = parser.parse_args()
     if shutil.which("node") is None or shutil.which("npm") is None:
         raise SystemExit("node and npm are needed for the cdk8s side (Node 20 or later)")
     install_app()
     # Byte-compile the library as pip does when it installs the wheel (an editable install
     # leaves that to the first import, which PYTHONDONTWRITEBYTECODE turns off).
-    compileall.compile_dir(ROOT / "components" / "src", quiet=1)
+    compileall.compile_dir((args.checkout or ROOT) / "components" / "src", quiet=1)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cdk8s-compare-") as tmp:
-        rows = [measure(n, args.repeat, Path(tmp)) for n in args.sizes]
+        rows = [measure(n, args.repeat, Path(tmp), args.checkout) for n in args.sizes]
     result = {
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "image_ref": REF,
         "cpus": os.cpu_count(),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "repeat": args.repeat,
+        "checkout": str(args.checkout) if args.checkout else "this repository",
         "versions": versions(),
         "target_ratio": TARGET_RATIO,
         "sizes": rows,
@@ -252,6 +262,8 @@ def main() -> None:
         if p["cdk8s_advisory"]:
             print(f"  cdk8s objects' advisory findings: {', '.join(p['cdk8s_advisory'])}")
     print(f"wrote {path}")
+    if any(row["parity"][key] for row in rows for key in PARITY_FAILURES):
+        raise SystemExit("the two tools did not produce the same hardened objects; see above")
 
 
 if __name__ == "__main__":

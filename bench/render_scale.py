@@ -67,11 +67,12 @@ def synthetic_stack(n: int, *, database: bool = True) -> dict[str, object]:
     return {"config": config}
 
 
-def make_project(directory: Path, n: int, *, database: bool = True) -> None:
-    """A Pulumi project in ``directory`` with this repository's program and stack ``bench``."""
+def make_project(directory: Path, n: int, *, database: bool = True, checkout: Path = ROOT) -> None:
+    """A Pulumi project in ``directory`` with ``checkout``'s program (default this repository's)
+    and the stack ``bench``."""
     (directory / "Pulumi.yaml").write_text(f"name: {STACK}\nruntime: python\n")
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(synthetic_stack(n, database=database)))
-    shutil.copy(ROOT / "__main__.py", directory / "__main__.py")
+    shutil.copy(checkout / "__main__.py", directory / "__main__.py")
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,17 @@ def timed(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
     return Run(wall=wall, cpu=usage.ru_utime + usage.ru_stime, peak_mib=usage.ru_maxrss / 1024)
 
 
-def time_render(project: Path, out: Path) -> Run:
-    """``python -m hardened_k8s.render --stack bench`` of ``project`` into ``out``, timed."""
+def time_render(project: Path, out: Path, *, library: Path | None = None) -> Run:
+    """``python -m hardened_k8s.render --stack bench`` of ``project`` into ``out``, timed.
+
+    ``library``: another ``components/src`` to render with (put first on ``PYTHONPATH``),
+    e.g. an older commit's for a before/after figure; default the installed library.
+    """
     command = [sys.executable, "-m", "hardened_k8s.render", "--stack", STACK]
-    return timed([*command, "--project-dir", str(project), "--out", str(out)])
+    env = None
+    if library is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(library), os.environ.get("PYTHONPATH", "")])}
+    return timed([*command, "--project-dir", str(project), "--out", str(out)], env=env)
 
 
 def best(runs: list[Run]) -> Run:
