@@ -12,7 +12,7 @@ EXAMPLES       := $(sort $(dir $(wildcard examples/*/Pulumi.yaml)))
 CONTAINERFILES := $(sort $(wildcard services/*/Containerfile database/Containerfile examples/*/*/Containerfile))
 # Tools installed from PyPI (hadolint, actionlint) live in the venv's bin.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml rules/pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: venv render test unit lint image-deps image-test bench bench-render clean toolchain cluster cluster-down cluster-test
 

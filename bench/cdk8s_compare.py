@@ -48,8 +48,8 @@ from typing import Any
 import yaml
 from render_scale import REF, ROOT, STACK, Run, best, make_project, synthetic_stack, time_render, timed
 
-from hardened_k8s.policy import evaluate
 from hardened_k8s.schema import validate_objects
+from hardened_k8s_rules.policy import evaluate
 
 APP = Path(__file__).resolve().parent / "cdk8s"
 CDK8S = APP / "node_modules" / ".bin" / "cdk8s"

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from render_scale import make_project
 
-from hardened_k8s.policy import RULES, ObjectRule, Rule, StackRule, evaluate
+from hardened_k8s_rules.policy import RULES, ObjectRule, Rule, StackRule, evaluate
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -23,9 +23,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from hardened_k8s.policy import RULES, Exemption, ObjectRule, Rule, StackIndex, StackRule
-from hardened_k8s.policy.objects import K8sObject, kind_of, name_of, namespace_of
-from hardened_k8s.profiles import DEFAULT_PROFILE, PROFILES, SecurityProfile
+from hardened_k8s_rules.policy import RULES, Exemption, ObjectRule, Rule, StackIndex, StackRule
+from hardened_k8s_rules.policy.objects import K8sObject, kind_of, name_of, namespace_of
+from hardened_k8s_rules.profiles import DEFAULT_PROFILE, PROFILES, SecurityProfile
 
 PACK_NAME = "hardened-k8s"
 

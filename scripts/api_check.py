@@ -4,12 +4,18 @@
 public API of the package (every module, class, function and attribute whose name has no
 leading underscore) is loaded at that commit and in the working tree with griffe, and its
 breaking changes listed: removed names, removed or reordered parameters, parameters made
-required, changed defaults, changed base classes. Semantic Versioning decides:
+required, changed defaults, changed base classes. The rules distribution
+(``hardened_k8s_rules``, ``rules/src``), whose modules ``hardened_k8s`` re-exports under their
+former names, is loaded beside it, so a name that moved there is not taken for a removal.
+Semantic Versioning decides:
 
 * breaking changes need a major version bump over the baseline (while the major version is
   0, a minor bump: 0.1.x -> 0.2.0);
 * a version that differs from the baseline needs its own ``## <version>`` section in
-  ``components/CHANGELOG.md``.
+  ``components/CHANGELOG.md``;
+* ``hardened_k8s_rules.__version__`` and the ``hardened-k8s-rules==`` pin of
+  ``components/pyproject.toml`` equal ``hardened_k8s.__version__`` (the two are released in
+  lockstep, and that is the one place the version is decided).
 
 Exit status 0 when both hold, 1 with the breaking changes listed when not, 2 when the
 baseline cannot be read (a shallow clone lacks the commit: fetch the whole history).
@@ -28,6 +34,8 @@ import griffe
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "hardened_k8s"
 SOURCE = "components/src"
+RULES_PACKAGE = "hardened_k8s_rules"
+RULES_SOURCE = "rules/src"
 BASELINE = ROOT / "components" / "api-baseline.txt"
 CHANGELOG = ROOT / "components" / "CHANGELOG.md"
 VERSION_RE = re.compile(r'^__version__ = "(\d+)\.(\d+)\.(\d+)"$', re.MULTILINE)
@@ -39,13 +47,32 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def current_version() -> tuple[int, int, int]:
-    init = (ROOT / SOURCE / PACKAGE / "__init__.py").read_text()
+def current_version(source: str = SOURCE, package: str = PACKAGE) -> tuple[int, int, int]:
+    """The ``__version__`` of ``package`` in the working tree (default: ``hardened_k8s``)."""
+    init = (ROOT / source / package / "__init__.py").read_text()
     match = VERSION_RE.search(init)
     if match is None:
-        raise SystemExit(f'error: no __version__ = "X.Y.Z" in {SOURCE}/{PACKAGE}/__init__.py')
+        raise SystemExit(f'error: no __version__ = "X.Y.Z" in {source}/{package}/__init__.py')
     major, minor, patch = (int(part) for part in match.groups())
     return major, minor, patch
+
+
+def lockstep_problems(version: tuple[int, int, int]) -> list[str]:
+    """Where the rules distribution's version, or the library's pin of it, is not ``version``."""
+    shown = ".".join(map(str, version))
+    problems = []
+    rules = current_version(RULES_SOURCE, RULES_PACKAGE)
+    if rules != version:
+        problems.append(
+            f"{RULES_SOURCE}/{RULES_PACKAGE}/__init__.py has version {'.'.join(map(str, rules))}; "
+            f"set it to {shown}, the version of {PACKAGE} (they are released in lockstep)"
+        )
+    pyproject = (ROOT / "components" / "pyproject.toml").read_text()
+    if f'"hardened-k8s-rules=={shown}"' not in pyproject:
+        problems.append(
+            f'components/pyproject.toml does not require "hardened-k8s-rules=={shown}"; pin it exactly'
+        )
+    return problems
 
 
 def read_baseline() -> tuple[tuple[int, int, int], str]:
@@ -64,12 +91,34 @@ def breaking_allowed(base: tuple[int, int, int], now: tuple[int, int, int]) -> b
 def breaking_changes(old_ref: str, new_ref: str | None = None) -> list[str]:
     """Breaking changes of the public API from ``old_ref`` to ``new_ref`` (default: the
     working tree), one line each."""
-    old = griffe.load_git(PACKAGE, ref=old_ref, repo=ROOT, search_paths=[SOURCE])
-    if new_ref is None:
-        new = griffe.load(PACKAGE, search_paths=[str(ROOT / SOURCE)])
-    else:
-        new = griffe.load_git(PACKAGE, ref=new_ref, repo=ROOT, search_paths=[SOURCE])
+    old, new = load_api(old_ref), load_api(new_ref)
     return sorted({ANSI_RE.sub("", change.explain()) for change in griffe.find_breaking_changes(old, new)})
+
+
+def load_api(ref: str | None) -> griffe.Object | griffe.Alias:
+    """``hardened_k8s`` at ``ref`` (``None``: the working tree), loaded after the rules
+    distribution at the same ref, when it exists there (from 0.2.0), so that the library's
+    re-exports of it (``from hardened_k8s_rules.policy import *``) expand to its names."""
+    modules, lines = griffe.ModulesCollection(), griffe.LinesCollection()
+    loaded: griffe.Object | griffe.Alias | None = None
+    for package in (RULES_PACKAGE, PACKAGE):
+        try:
+            if ref is None:
+                paths = [str(ROOT / SOURCE), str(ROOT / RULES_SOURCE)]
+                loaded = griffe.load(
+                    package, search_paths=paths, modules_collection=modules, lines_collection=lines
+                )
+            else:
+                loaded = griffe.load_git(
+                    package, ref=ref, repo=ROOT, search_paths=[SOURCE, RULES_SOURCE],
+                    modules_collection=modules, lines_collection=lines,
+                )  # fmt: skip
+        except ImportError:
+            # The rules have been a distribution of their own since 0.2.0; earlier refs lack them.
+            if package == PACKAGE:
+                raise
+    assert loaded is not None
+    return loaded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             + (f" (or {base[0]}.{base[1] + 1}.0 while 0.x)" if base[0] == 0 else "")
             + " in components/src/hardened_k8s/__init__.py and record the changes in the changelog"
         )
+    problems += lockstep_problems(now)
     if now != base and not re.search(rf"^## {re.escape(shown)}\b", CHANGELOG.read_text(), re.MULTILINE):
         problems.append(f"components/CHANGELOG.md has no '## {shown}' section for the version")
     for change in changes:

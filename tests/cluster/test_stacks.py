@@ -19,9 +19,9 @@ import pytest
 from pulumi import automation as auto
 
 from hardened_k8s.mock_engine import run_program, stack_names
-from hardened_k8s.policy import RULES
 from hardened_k8s.render import manifests
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
+from hardened_k8s_rules.policy import RULES
 
 from .kube import Kube, subset
 from .local import LocalCluster

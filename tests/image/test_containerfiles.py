@@ -20,7 +20,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from hardened_k8s.config import DEFAULT_DATABASE_RUN_AS_USER, DEFAULT_RUN_AS_USER
-from hardened_k8s.controls import MIN_RUN_AS_ID
+from hardened_k8s_rules.controls import MIN_RUN_AS_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HADOLINT_CONFIG = REPO_ROOT / ".hadolint.yaml"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.controls import MIN_RUN_AS_ID
+from hardened_k8s_rules.controls import MIN_RUN_AS_ID
 
 from .engine import BuildResult, Harness, free_port
 from .examples import ExampleImage, building_examples, example_images

@@ -1,8 +1,9 @@
 """The library as another team installs it: the wheel, without extras, in a fresh virtualenv.
 
-Marked ``install``: it builds the wheel, creates a virtualenv with ``python -m venv`` and
-installs the wheel with pip, dependencies from the package index (the versions of
-``constraints.txt``); about half a minute with pip's cache warm.
+Marked ``install``: it builds the wheel and that of the ``hardened-k8s-rules`` it requires
+(not on a package index), creates a virtualenv with ``python -m venv`` and installs both with
+pip, other dependencies from the package index (the versions of ``constraints.txt``); about
+half a minute with pip's cache warm.
 """
 
 from __future__ import annotations
@@ -62,16 +63,17 @@ CHECK = textwrap.dedent(
 def test_a_plain_install_deploys_and_leaves_the_render_to_its_extra(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(ROOT / "components")],
+         str(ROOT / "components"), str(ROOT / "rules")],
         check=True, capture_output=True,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("hardened_k8s-*.whl")
+    (rules_wheel,) = tmp_path.glob("hardened_k8s_rules-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel),
-         "-c", str(ROOT / "constraints.txt")],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         str(wheel), str(rules_wheel), "-c", str(ROOT / "constraints.txt")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
@@ -79,7 +81,14 @@ def test_a_plain_install_deploys_and_leaves_the_render_to_its_extra(tmp_path: Pa
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
     )
     packages = {line.split("==")[0].lower().replace("_", "-") for line in listed.stdout.split()}
-    assert {"pulumi", "pulumi-kubernetes", "pulumi-docker", "pydantic", "hardened-k8s"} <= packages
+    assert {
+        "pulumi",
+        "pulumi-kubernetes",
+        "pulumi-docker",
+        "pydantic",
+        "hardened-k8s",
+        "hardened-k8s-rules",
+    } <= packages
     assert "kubernetes-validate" not in packages and "jsonschema" not in packages, sorted(packages)
     assert (venv / "bin" / "pulumi-resource-hardened-k8s").is_file()
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hardened_k8s.policy import EXEMPTION_LIST, Exemption, evaluate, format_report
+from hardened_k8s_rules.policy import EXEMPTION_LIST, Exemption, evaluate, format_report
 
 from .stack import find, hardened_stack
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.policy import RULES, StackIndex, StackRule, evaluate
-from hardened_k8s.policy import index as index_module
-from hardened_k8s.policy.index import SelectorIndex
-from hardened_k8s.policy.objects import pod_template, selector_matches
+from hardened_k8s_rules.policy import RULES, StackIndex, StackRule, evaluate
+from hardened_k8s_rules.policy import index as index_module
+from hardened_k8s_rules.policy.index import SelectorIndex
+from hardened_k8s_rules.policy.objects import pod_template, selector_matches
 
 from .stack import NS, Obj, find, hardened_stack
 

@@ -1,7 +1,8 @@
 """Where the policy sits: what it imports, what imports it, and its registry of rules.
 
-The import checks run in a fresh interpreter each, since this test process has long loaded
-everything.
+The policy is the ``hardened-k8s-rules`` distribution (``rules/``); the library re-exports its
+modules under their former names. The import checks run in a fresh interpreter each, since
+this test process has long loaded everything.
 """
 
 from __future__ import annotations
@@ -11,27 +12,29 @@ import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from hardened_k8s.controls import RULE_IDS
-from hardened_k8s.policy import RULES, ObjectRule, StackRule
-from hardened_k8s.policy.rules import availability, network, pod_security, registry, stack, workload
+from hardened_k8s_rules.controls import RULE_IDS
+from hardened_k8s_rules.policy import RULES, ObjectRule, StackRule
+from hardened_k8s_rules.policy.rules import availability, network, pod_security, registry, stack, workload
 
 from ..conftest import ROOT
 
 PACK = ROOT / "policy"
+RULES_DIR = ROOT / "rules"
 NEUTRAL = {
-    "hardened_k8s",
-    "hardened_k8s.controls",
-    "hardened_k8s.exemptions",
-    "hardened_k8s.models",
-    "hardened_k8s.profiles",
+    "hardened_k8s_rules",
+    "hardened_k8s_rules.controls",
+    "hardened_k8s_rules.exemptions",
+    "hardened_k8s_rules.models",
+    "hardened_k8s_rules.profiles",
 }
-"""The library modules the policy may load besides its own: config-free data."""
+"""The modules the policy may load besides its own: config-free data, in the same distribution."""
 
 
 def _loaded_after(code: str, *, cwd: Path = ROOT) -> set[str]:
@@ -47,13 +50,19 @@ def _loaded_after(code: str, *, cwd: Path = ROOT) -> set[str]:
 
 
 def _policy_modules(loaded: Iterable[str]) -> set[str]:
-    return {m for m in loaded if m == "hardened_k8s.policy" or m.startswith("hardened_k8s.policy.")}
+    """The policy's own modules, under their name in the rules distribution or the former one."""
+    return {m for m in loaded if re.match(r"hardened_k8s(_rules)?\.policy(\.|$)", m)}
+
+
+def _library_modules(loaded: Iterable[str]) -> set[str]:
+    """Modules of the component library ``hardened_k8s`` (not of the rules distribution)."""
+    return {m for m in loaded if m == "hardened_k8s" or m.startswith("hardened_k8s.")}
 
 
 def _distributions(loaded: Iterable[str]) -> set[str]:
-    """Distributions (normalised names) that provide the third-party modules in ``loaded``."""
+    """Distributions (normalised names) that provide the modules in ``loaded``."""
     providers = metadata.packages_distributions()
-    tops = {m.partition(".")[0] for m in loaded} - set(sys.stdlib_module_names) - {"hardened_k8s"}
+    tops = {m.partition(".")[0] for m in loaded} - set(sys.stdlib_module_names)
     return {_normal(d) for top in tops for d in providers.get(top, [])}
 
 
@@ -76,10 +85,19 @@ def _closure(*names: str) -> set[str]:
     return found
 
 
+def test_the_rules_distribution_requires_pydantic_alone() -> None:
+    project = tomllib.loads((RULES_DIR / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "hardened-k8s-rules"
+    assert [_normal(re.split(r"[<>=!~;\s]", r, maxsplit=1)[0]) for r in project["dependencies"]] == [
+        "pydantic"
+    ]
+    assert _closure("hardened-k8s-rules") == {"hardened-k8s-rules"} | _closure("pydantic")
+
+
 def test_config_does_not_load_the_policy() -> None:
     loaded = _loaded_after("import hardened_k8s.config")
     assert _policy_modules(loaded) == set()
-    assert {"hardened_k8s.exemptions", "hardened_k8s.controls"} <= loaded
+    assert {"hardened_k8s_rules.exemptions", "hardened_k8s_rules.controls"} <= loaded
 
 
 def test_validating_exemptions_and_ids_does_not_load_the_policy() -> None:
@@ -108,16 +126,17 @@ def test_validating_exemptions_and_ids_does_not_load_the_policy() -> None:
     assert _policy_modules(loaded) == set()
 
 
-def test_policy_loads_only_the_standard_library_and_pydantic() -> None:
+def test_policy_loads_only_its_distribution_and_pydantic() -> None:
     loaded = _loaded_after(
         """
-        from hardened_k8s.policy import evaluate
+        from hardened_k8s_rules.policy import evaluate
         assert not evaluate([], production=True).failed
         """
     )
-    library = {m for m in loaded if m.startswith("hardened_k8s")}
-    assert library - _policy_modules(library) == NEUTRAL
-    assert _distributions(loaded) <= _closure("pydantic")
+    assert _library_modules(loaded) == set()
+    rules = {m for m in loaded if m.startswith("hardened_k8s_rules")}
+    assert rules - _policy_modules(rules) == NEUTRAL
+    assert _distributions(loaded) <= _closure("hardened-k8s-rules")
 
 
 def _pack_requirements() -> list[str]:
@@ -126,10 +145,10 @@ def _pack_requirements() -> list[str]:
 
 
 def test_pack_loads_only_what_its_requirements_name() -> None:
-    """The pack's modules load the policy, pulumi-policy and pydantic, and nothing else.
+    """The pack's modules load the rules, pulumi-policy and pydantic, and nothing else.
 
-    Each pinned requirement is loaded (none is there for nothing) and every distribution
-    loaded comes with one of them.
+    Each requirement is loaded (none is there for nothing), every distribution loaded comes
+    with one of them, and the component library is neither a requirement nor loaded.
     """
     loaded = _loaded_after(
         """
@@ -138,13 +157,18 @@ def test_pack_loads_only_what_its_requirements_name() -> None:
         """,
         cwd=PACK,
     )
-    pinned = {_normal(r.split("==")[0]) for r in _pack_requirements() if "==" in r}
+    requirements = _pack_requirements()
+    pinned = {_normal(r.split("==")[0]) for r in requirements if "==" in r}
     assert pinned == {"pulumi", "pulumi-policy", "pydantic"}
+    paths = [r for r in requirements if "==" not in r]
+    assert paths == ["../rules"], requirements
+    assert (PACK / paths[0]).resolve() == RULES_DIR
     used = _distributions(loaded)
-    assert pinned <= used
-    assert used <= _closure(*pinned)
-    library = {m for m in loaded if m.startswith("hardened_k8s")}
-    assert library - _policy_modules(library) == NEUTRAL
+    assert pinned | {"hardened-k8s-rules"} <= used
+    assert used <= _closure(*pinned, "hardened-k8s-rules")
+    assert "hardened-k8s" not in used and _library_modules(loaded) == set()
+    rules = {m for m in loaded if m.startswith("hardened_k8s_rules")}
+    assert rules - _policy_modules(rules) == NEUTRAL
 
 
 def test_rules_follow_the_shared_id_list() -> None:
@@ -167,7 +191,7 @@ def _rule(rule_id: str) -> StackRule:
     ("extra", "message"),
     [
         (_rule("HARD-001"), "rule HARD-001 is declared twice"),
-        (_rule("HARD-999"), "rule HARD-999 is not in hardened_k8s.controls.RULE_IDS; add its id there"),
+        (_rule("HARD-999"), "rule HARD-999 is not in hardened_k8s_rules.controls.RULE_IDS; add its id there"),
     ],
 )
 def test_registry_refuses_a_repeated_or_unlisted_id(extra: StackRule, message: str) -> None:

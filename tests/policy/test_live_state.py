@@ -25,8 +25,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from hardened_k8s.policy import RULES
-from hardened_k8s.policy.objects import declares
+from hardened_k8s_rules.policy import RULES
+from hardened_k8s_rules.policy.objects import declares
 
 from .test_policy_pack import _load
 

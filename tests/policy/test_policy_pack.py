@@ -25,8 +25,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from hardened_k8s.policy import RULES, RULES_BY_ID, Exemption
-from hardened_k8s.profiles import PROFILES
+from hardened_k8s_rules.policy import RULES, RULES_BY_ID, Exemption
+from hardened_k8s_rules.profiles import PROFILES
 
 from .stack import Obj, find, hardened_stack, openshift_stack
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.policy import RULES, RULES_BY_ID, evaluate, format_report, run_rule
-from hardened_k8s.policy.rules import made_up_digest
+from hardened_k8s_rules.policy import RULES, RULES_BY_ID, evaluate, format_report, run_rule
+from hardened_k8s_rules.policy.rules import made_up_digest
 
 from .stack import Obj, find, hardened_stack, openshift_stack
 

@@ -29,9 +29,9 @@ from hardened_k8s import (
 )
 from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonitor, run_mocked
 from hardened_k8s.network import Peer
-from hardened_k8s.profiles import PROFILES
 from hardened_k8s.render import manifests
 from hardened_k8s.stack_args import database_args, service_args
+from hardened_k8s_rules.profiles import PROFILES
 
 from ..conftest import mocked
 from .args_docs import field_docs

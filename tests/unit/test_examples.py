@@ -98,7 +98,8 @@ def test_renders_schema_valid_and_policy_clean(renders: Renders, example: str, s
 
 
 def test_every_example_installs_the_library_as_a_package() -> None:
-    """Each requirements.txt names the library's source tree, and pip resolves it to hardened-k8s.
+    """Each requirements.txt names the library's and the rules' source trees, and pip resolves
+    them to hardened-k8s and the hardened-k8s-rules it requires.
 
     One pip run for all of them (pip takes ``-r`` paths relative to the working directory, and
     every example sits two levels below the repository root).
@@ -109,6 +110,7 @@ def test_every_example_installs_the_library_as_a_package() -> None:
         assert "sys.path" not in (project / "__main__.py").read_text(), example
         lines = [line.strip() for line in (project / "requirements.txt").read_text().splitlines()]
         assert {"../../components", "-e ../../components"} & set(lines), f"{example}: no ../../components"
+        assert {"../../rules", "-e ../../rules"} & set(lines), f"{example}: no ../../rules"
         argv += ["-r", f"../{example}/requirements.txt"]
     report = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation",
@@ -117,6 +119,7 @@ def test_every_example_installs_the_library_as_a_package() -> None:
     )  # fmt: skip
     installs = {i["metadata"]["name"]: i["metadata"]["version"] for i in json.loads(report.stdout)["install"]}
     assert installs.get("hardened-k8s") == hardened_k8s.__version__, installs
+    assert installs.get("hardened-k8s-rules") == hardened_k8s.__version__, installs
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

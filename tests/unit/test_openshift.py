@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.policy import format_report
-from hardened_k8s.profiles import OPENSHIFT
 from hardened_k8s.render import check, check_settings
+from hardened_k8s_rules.policy import format_report
+from hardened_k8s_rules.profiles import OPENSHIFT
 
 from ..conftest import ROOT, STACKS, Rendered, run_stack, stack_file_config
 

@@ -13,8 +13,8 @@ import yaml
 
 from hardened_k8s.config import ConfigError
 from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, paused_gc, run_mocked
-from hardened_k8s.policy import format_report
 from hardened_k8s.render import check, check_settings, main
+from hardened_k8s_rules.policy import format_report
 
 from ..conftest import ROOT, STACKS, YAML_LOADER, Rendered, StackRender, run_stack, stack_file_config
 

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 import pulumi
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import profiles
+from hardened_k8s_rules import profiles
+
 from .config import ConfigError
 from .inputs import SecurityProfile
 
@@ -77,7 +78,7 @@ def with_defaults(model: type[BaseModel], given: Mapping[str, Any] | None) -> di
 
 def profile_of(value: Any) -> profiles.SecurityProfile:
     """A ``security_profile`` Args value (:class:`~hardened_k8s.inputs.SecurityProfile`, or its
-    string as a component package sends it) as :mod:`hardened_k8s.profiles` names it."""
+    string as a component package sends it) as :mod:`hardened_k8s_rules.profiles` names it."""
     profile = SecurityProfile(value).value
     return next(p for p in profiles.PROFILES if p == profile)
 

@@ -19,10 +19,11 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from .controls import MIN_RUN_AS_ID
-from .exemptions import Exemption
-from .models import StrictModel
-from .profiles import DEFAULT_PROFILE, SecurityProfile
+from hardened_k8s_rules.controls import MIN_RUN_AS_ID
+from hardened_k8s_rules.exemptions import Exemption
+from hardened_k8s_rules.models import StrictModel
+from hardened_k8s_rules.profiles import DEFAULT_PROFILE, SecurityProfile
+
 from .quantities import parse_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"

@@ -129,7 +129,7 @@ class SecurityOptOutsArgs(TypedDict, total=False):
 
 
 class SecurityProfile(StrEnum):
-    """The platform the pods are made for (:mod:`hardened_k8s.profiles`)."""
+    """The platform the pods are made for (:mod:`hardened_k8s_rules.profiles`)."""
 
     RESTRICTED = "restricted"
     (

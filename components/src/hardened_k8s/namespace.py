@@ -10,11 +10,12 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from hardened_k8s_rules.profiles import assigns_ids
+
 from . import network
 from .arguments import ArgsCheck, profile_of
 from .config import DEFAULT_KUBERNETES_VERSION, StackConfig, StackSettings
 from .inputs import SecurityProfile
-from .profiles import assigns_ids
 from .tokens import type_token, with_former_type
 
 PSA_LEVEL = "restricted"
@@ -62,7 +63,7 @@ class SecureNamespace(pulumi.ComponentResource):
     """Namespace with Pod Security Admission ``restricted``, a default-deny NetworkPolicy and DNS egress.
 
     ``security_profile`` (default ``restricted``) names the cluster DNS the namespace may
-    reach (:mod:`hardened_k8s.profiles`); with ``openshift-restricted-v2`` the namespace also
+    reach (:mod:`hardened_k8s_rules.profiles`); with ``openshift-restricted-v2`` the namespace also
     turns off OpenShift's PSA label sync, so the declared ``restricted`` labels stay as
     declared (the restricted-v2 SCC's pods meet them).
     After this, a pod in the namespace can resolve names through the cluster DNS and nothing else

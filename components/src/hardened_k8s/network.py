@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from hardened_k8s_rules.profiles import CLUSTER_DNS, DEFAULT_PROFILE, SecurityProfile
+
 from .inputs import PeerArgs
-from .profiles import CLUSTER_DNS, DEFAULT_PROFILE, SecurityProfile
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 

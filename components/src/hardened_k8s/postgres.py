@@ -12,6 +12,8 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
+from hardened_k8s_rules.profiles import assigns_ids
+
 from . import network, pod
 from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
 from .config import (
@@ -24,7 +26,6 @@ from .config import (
 )
 from .inputs import PeerArgs, ResourcesArgs, SecurityProfile, SslMode
 from .labels import Labels
-from .profiles import assigns_ids
 from .tokens import type_token, with_former_type
 
 PORT = 5432

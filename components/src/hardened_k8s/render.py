@@ -26,6 +26,9 @@ from typing import Any, TextIO
 
 import yaml
 
+from hardened_k8s_rules.policy import Exemption, Report, evaluate, format_report
+from hardened_k8s_rules.profiles import DEFAULT_PROFILE, SecurityProfile
+
 from .config import DEFAULT_KUBERNETES_VERSION, ConfigError
 from .mock_engine import (
     SECRET_PLACEHOLDER,
@@ -37,8 +40,6 @@ from .mock_engine import (
     run_program,
     unwrap_secrets,
 )
-from .policy import Exemption, Report, evaluate, format_report
-from .profiles import DEFAULT_PROFILE, SecurityProfile
 from .schema import SchemaError, validate_objects
 from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings
 

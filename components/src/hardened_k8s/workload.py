@@ -11,6 +11,8 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from hardened_k8s_rules.profiles import assigns_ids
+
 from . import autoscaling, network, pod
 from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
 from .config import (
@@ -39,7 +41,6 @@ from .inputs import (
     SecurityProfile,
 )
 from .labels import Labels
-from .profiles import assigns_ids
 from .tokens import type_token, with_former_type
 
 PORT_NAME = "http"

@@ -6,7 +6,7 @@ HPA on CPU and memory that owns the replica count (``HARD-025``, ``HARD-026``), 
 updates without unavailability (``HARD-028``), a graceful shutdown (``HARD-029``),
 ``minReadySeconds`` (``HARD-030``) and, in production, two replicas or more spread across
 nodes and zones (``HARD-032``, ``HARD-033``). The stack-wide ones find a workload's HPA and
-PDBs in the evaluation's :class:`~hardened_k8s.policy.index.StackIndex`.
+PDBs in the evaluation's :class:`~hardened_k8s_rules.policy.index.StackIndex`.
 """
 
 from __future__ import annotations

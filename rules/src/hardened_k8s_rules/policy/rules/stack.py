@@ -5,7 +5,7 @@ stack declares with the Pod Security Admission labels (``HARD-017``, ``HARD-018`
 ServiceAccount (``HARD-004``), one selector reused by every object that picks its pods
 (``HARD-027``), the recommended labels (``HARD-031``), and no Secret value copied into a
 ConfigMap (``HARD-016``). The cross-object ones read the evaluation's
-:class:`~hardened_k8s.policy.index.StackIndex`.
+:class:`~hardened_k8s_rules.policy.index.StackIndex`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Polaris group their checks:
 with the declaration machinery (:class:`Rule`, :class:`ObjectRule`, :class:`StackRule`) and
 the registry in :mod:`~.registry`.
 
-Ids are stable and never reused, and listed in :data:`hardened_k8s.controls.RULE_IDS`:
+Ids are stable and never reused, and listed in :data:`hardened_k8s_rules.controls.RULE_IDS`:
 ``PSS-0xx`` are the Pod Security Standards controls (baseline ``PSS-001``..``PSS-012``,
 restricted ``PSS-013``..``PSS-018``), mirroring the checks of the Kubernetes
 ``pod-security-admission`` library; ``HARD-0xx`` are the controls scanners such as

@@ -7,11 +7,11 @@ Two kinds of rule:
   (``spec.template.spec.containers[api].securityContext.allowPrivilegeEscalation: ...``).
 * :class:`StackRule`: ``check(stack) -> list[(obj, problem)]``, cross-object controls
   (NetworkPolicy coverage, PDB/HPA consistency, one shared selector, secrets in ConfigMaps)
-  over a :class:`~hardened_k8s.policy.index.StackIndex`, built once per evaluation.
+  over a :class:`~hardened_k8s_rules.policy.index.StackIndex`, built once per evaluation.
 
 :func:`build_registry` assembles the rules of every concern module into the registry
-(:data:`hardened_k8s.policy.rules.RULES`), in the order of
-:data:`hardened_k8s.controls.RULE_IDS`, and refuses a repeated, unlisted or missing id.
+(:data:`hardened_k8s_rules.policy.rules.RULES`), in the order of
+:data:`hardened_k8s_rules.controls.RULE_IDS`, and refuses a repeated, unlisted or missing id.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class ObjectRule(Rule):
 class StackRule(Rule):
     """A control decided across every object of a stack.
 
-    ``check`` gets a :class:`~hardened_k8s.policy.index.StackIndex`: the objects (it is a
+    ``check`` gets a :class:`~hardened_k8s_rules.policy.index.StackIndex`: the objects (it is a
     ``Sequence`` of them) and lookups shared by every stack rule of one evaluation.
     """
 
@@ -82,7 +82,7 @@ def pod_check(body: PodCheck) -> ObjectCheck:
 
 
 def build_registry(*groups: Iterable[Rule]) -> tuple[Rule, ...]:
-    """Every rule of ``groups`` in the order of :data:`~hardened_k8s.controls.RULE_IDS`.
+    """Every rule of ``groups`` in the order of :data:`~hardened_k8s_rules.controls.RULE_IDS`.
 
     Raises ``ValueError`` when an id is declared twice, is not in ``RULE_IDS`` (the id list
     stack configs validate exemptions against) or when an id there has no rule.
@@ -93,7 +93,7 @@ def build_registry(*groups: Iterable[Rule]) -> tuple[Rule, ...]:
             raise ValueError(f"rule {rule.id} is declared twice; give each control its own id")
         if rule.id not in RULE_IDS:
             raise ValueError(
-                f"rule {rule.id} is not in hardened_k8s.controls.RULE_IDS; add its id there "
+                f"rule {rule.id} is not in hardened_k8s_rules.controls.RULE_IDS; add its id there "
                 "(ids are never reused) so that stack configs can name it in policyExemptions"
             )
         by_id[rule.id] = rule
@@ -101,6 +101,6 @@ def build_registry(*groups: Iterable[Rule]) -> tuple[Rule, ...]:
     if missing:
         raise ValueError(
             f"no rule declares {', '.join(missing)}; declare each in the concern module of "
-            "hardened_k8s.policy.rules it belongs to"
+            "hardened_k8s_rules.policy.rules it belongs to"
         )
     return tuple(by_id[rule_id] for rule_id in RULE_IDS)

@@ -86,7 +86,7 @@ def _violation(rule: Rule, obj: K8sObject, problem: str) -> Violation:
 def run_rule(rule: Rule, objs: Sequence[K8sObject]) -> list[Violation]:
     """Findings of one rule over ``objs`` (production gating is the caller's business).
 
-    A stack rule gets ``objs`` as a :class:`~hardened_k8s.policy.index.StackIndex`: pass one
+    A stack rule gets ``objs`` as a :class:`~hardened_k8s_rules.policy.index.StackIndex`: pass one
     to share its lookups between rules, as :func:`evaluate` does; any other sequence gets an
     index of its own.
     """
@@ -115,7 +115,7 @@ def evaluate(
 
     Production-only rules run only when ``production`` is true; a rule runs only for the
     security profiles it names (``security_profile``, default ``restricted``). The stack
-    rules share one :class:`~hardened_k8s.policy.index.StackIndex` of ``objs``, so the whole
+    rules share one :class:`~hardened_k8s_rules.policy.index.StackIndex` of ``objs``, so the whole
     evaluation grows linearly with the number of objects.
     """
     stack = StackIndex(objs)

@@ -10,8 +10,8 @@ choice shows up in review with the reason next to it::
         reason: PostgreSQL writes its socket under /var/run/postgresql; tracked upstream.
 
 Shared by the stack configuration (:mod:`hardened_k8s.config`) and the policy
-(:mod:`hardened_k8s.policy`, which re-exports it) and importing neither: rule ids are
-checked against :data:`hardened_k8s.controls.RULE_IDS`.
+(:mod:`hardened_k8s_rules.policy`, which re-exports it) and importing neither: rule ids are
+checked against :data:`hardened_k8s_rules.controls.RULE_IDS`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _known_rule(value: str) -> str:
     if value not in RULE_IDS:
         raise ValueError(
             f"rule: {value!r} is not a known rule id; use one of {', '.join(RULE_IDS)} "
-            "(see hardened_k8s.policy.rules)"
+            "(see hardened_k8s_rules.policy.rules)"
         )
     return value
 

@@ -3,7 +3,7 @@
 ``HARD-019`` (a default-deny NetworkPolicy per namespace), ``HARD-020`` (every pod isolated
 for ingress and egress), ``HARD-022`` (DNS egress allowed) are stack-wide: they look up the
 policies that select each workload's pods in the evaluation's
-:class:`~hardened_k8s.policy.index.StackIndex`. ``HARD-021`` and ``HARD-034`` read one
+:class:`~hardened_k8s_rules.policy.index.StackIndex`. ``HARD-021`` and ``HARD-034`` read one
 NetworkPolicy.
 """
 

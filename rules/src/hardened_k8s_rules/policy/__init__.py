@@ -4,14 +4,14 @@ Shared by the offline render and the Pulumi CrossGuard policy pack (``policy/``)
 is written once. This package needs only the standard library and pydantic (for
 :class:`Exemption`): it imports neither Pulumi nor a Kubernetes SDK nor the stack
 configuration, so the policy pack installs no more than that. The OpenAPI schema check is
-:mod:`hardened_k8s.schema`, outside this package.
+:mod:`hardened_k8s.schema`, in the ``hardened-k8s`` library.
 
 Public API::
 
     evaluate(objs, *, production, exemptions=(), rules=RULES) -> Report
     format_report(report) -> str
-    Exemption, EXEMPTION_LIST      # stack config policyExemptions (from hardened_k8s.exemptions)
-    RULES, RULES_BY_ID             # every rule (hardened_k8s.policy.rules, split by concern)
+    Exemption, EXEMPTION_LIST      # stack config policyExemptions (from hardened_k8s_rules.exemptions)
+    RULES, RULES_BY_ID             # every rule (hardened_k8s_rules.policy.rules, split by concern)
     StackIndex                     # what a stack rule's check reads, built once per evaluation
 """
 

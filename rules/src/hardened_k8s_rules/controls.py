@@ -2,7 +2,7 @@
 
 A neutral module: it imports nothing, so :mod:`hardened_k8s.config` can refuse an exemption
 for an unknown rule or a UID below the policy's floor without loading the policy, and the
-policy (:mod:`hardened_k8s.policy`) depends on these values rather than on the config.
+policy (:mod:`hardened_k8s_rules.policy`) depends on these values rather than on the config.
 """
 
 from __future__ import annotations

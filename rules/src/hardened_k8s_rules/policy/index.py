@@ -3,7 +3,7 @@
 A stack rule asks questions per workload: which NetworkPolicies select its pods, which HPA
 targets it, is its namespace declared. Answered by scanning every object, each question
 costs the size of the stack and a rule costs its square. :class:`StackIndex` answers them
-from dictionaries built on first use, and :func:`~hardened_k8s.policy.evaluate` builds one
+from dictionaries built on first use, and :func:`~hardened_k8s_rules.policy.evaluate` builds one
 per evaluation for every stack rule, so the policy's cost grows linearly with the stack.
 """
 
@@ -68,7 +68,7 @@ class SelectorIndex(Generic[T]):
 def _string_pairs(selector: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The ``matchLabels`` pairs a selected pod must carry as they are (string values only).
 
-    Other values are left to :func:`~hardened_k8s.policy.objects.selector_matches`: ``None``
+    Other values are left to :func:`~hardened_k8s_rules.policy.objects.selector_matches`: ``None``
     also matches a pod without the label, and a non-string never equals a label value.
     """
     return [
@@ -155,7 +155,7 @@ class StackIndex(Sequence[K8sObject]):
     def selecting(self, kind: str, workload: K8sObject, pod: PodTemplate) -> list[K8sObject]:
         """Objects of ``kind`` in the workload's namespace whose pod selector picks its pods.
 
-        ``kind`` is one of the kinds :func:`~hardened_k8s.policy.objects.pod_selector` reads
+        ``kind`` is one of the kinds :func:`~hardened_k8s_rules.policy.objects.pod_selector` reads
         (Service, PodDisruptionBudget, NetworkPolicy); results are in stack order.
         """
         index = self._selectors.get(kind)
