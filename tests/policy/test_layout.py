@@ -7,7 +7,9 @@ this test process has long loaded everything.
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import hardened_k8s_rules
 from hardened_k8s_rules.controls import RULE_IDS
 from hardened_k8s_rules.policy import RULES, ObjectRule, StackRule
 from hardened_k8s_rules.policy.rules import availability, network, pod_security, registry, stack, workload
@@ -169,6 +172,33 @@ def test_pack_loads_only_what_its_requirements_name() -> None:
     assert "hardened-k8s" not in used and _library_modules(loaded) == set()
     rules = {m for m in loaded if m.startswith("hardened_k8s_rules")}
     assert rules - _policy_modules(rules) == NEUTRAL
+
+
+def _rules_modules() -> list[str]:
+    """Every module of the rules distribution but its root, e.g. ``policy.rules.network``."""
+    found = pkgutil.walk_packages(hardened_k8s_rules.__path__, prefix="hardened_k8s_rules.")
+    return sorted(info.name.removeprefix("hardened_k8s_rules.") for info in found)
+
+
+def test_every_rules_module_keeps_its_former_library_name() -> None:
+    """``hardened_k8s.<module>`` holds the very objects of ``hardened_k8s_rules.<module>``.
+
+    The public names of each rules module (``__all__``, else those it defines), one for one,
+    so a program or a type check importing a former path sees no removal.
+    """
+    modules = _rules_modules()
+    assert {"controls", "exemptions", "models", "profiles", "policy", "policy.rules.network"} <= set(modules)
+    for name in modules:
+        moved = importlib.import_module(f"hardened_k8s_rules.{name}")
+        former = importlib.import_module(f"hardened_k8s.{name}")
+        public = getattr(moved, "__all__", None) or [
+            attr
+            for attr, value in vars(moved).items()
+            if not attr.startswith("_") and getattr(value, "__module__", moved.__name__) == moved.__name__
+        ]
+        assert public, name
+        for attr in public:
+            assert getattr(former, attr, None) is getattr(moved, attr), f"hardened_k8s.{name}.{attr}"
 
 
 def test_rules_follow_the_shared_id_list() -> None:
