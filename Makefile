@@ -59,7 +59,8 @@ cluster-test: venv toolchain
 unit: venv
 	$(BIN)/python -m pytest -m "not image and not cluster and not e2e and not install"
 
-## install-test: only the install tier: the wheel without extras in a fresh virtualenv (PyPI)
+## install-test: only the install tier: the library's wheel without extras, and the policy pack
+## on the rules wheel alone, each in a fresh virtualenv (other packages from PyPI)
 .PHONY: install-test
 install-test: venv
 	$(BIN)/python -m pytest -m install tests/install

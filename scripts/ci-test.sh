@@ -22,7 +22,7 @@ make venv
 echo "== unit, policy and Containerfile tiers as $(id -un)"
 venv/bin/python -m pytest -q -m "not image and not e2e and not cluster and not install"
 
-echo "== install tier as $(id -un): the wheel without extras in a fresh virtualenv"
+echo "== install tier as $(id -un): the library's wheel without extras, the policy pack on the rules wheel alone"
 venv/bin/python -m pytest -q -m install tests/install
 
 echo "== image and e2e tiers as root${as_root:+ (sudo -n)}"
