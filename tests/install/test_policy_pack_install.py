@@ -4,7 +4,8 @@ Marked ``install``: it builds the ``hardened-k8s-rules`` wheel, creates a virtua
 ``python -m venv`` and installs that wheel with the pins of ``policy/requirements.txt``
 (pulumi, pulumi-policy, pydantic) from the package index (the versions of
 ``constraints.txt``), then starts ``policy/`` with that virtualenv's Python, as
-``pulumi-analyzer-policy-python`` does, and asks it for its policies over the analyzer protocol.
+``pulumi-analyzer-policy-python`` does, and asks it for its policies and a verdict over the
+analyzer protocol.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pytest
 from hardened_k8s_rules.policy import RULES
 
 from ..conftest import ROOT
+from ..policy.analyzer import PACK, analyze, analyzer_stub, served_policies
+from ..policy.stack import find, hardened_stack
 
 pytestmark = pytest.mark.install
 
-PACK = ROOT / "policy"
 
 PROBE = """
 import importlib.util, json
@@ -90,44 +92,15 @@ def test_the_pack_venv_holds_the_rules_and_no_kubernetes_or_docker_sdk(pack_venv
 
 @pytest.fixture(scope="module")
 def analyzer(pack_venv: Path) -> Iterator[Any]:
-    """The pack started by the venv's Python in its directory, reached over its gRPC protocol."""
-    import grpc  # type: ignore[import-untyped,unused-ignore]
-    from pulumi.runtime.proto import analyzer_pb2_grpc
-
-    proc = subprocess.Popen(
-        [str(pack_venv / "bin" / "python"), "-u", "__main__.py"],
-        cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        port = proc.stdout.readline().decode().strip()
-        if not port.isdigit():
-            proc.kill()
-            pytest.fail(f"policy pack did not start: {proc.communicate()[1].decode()[-2000:]}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with analyzer_stub(pack_venv / "bin" / "python") as stub:
+        yield stub
 
 
 def test_the_rules_wheel_alone_serves_every_policy(analyzer: Any) -> None:
-    from google.protobuf import empty_pb2, json_format  # type: ignore[import-untyped,unused-ignore]
-    from pulumi.runtime.proto import analyzer_pb2
-
-    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
-    assert info.name == "hardened-k8s"
-    assert [p.name for p in info.policies] == [rule.id for rule in RULES]
-    mandatory = {p.name for p in info.policies if p.enforcementLevel == analyzer_pb2.MANDATORY}
-    assert mandatory == {rule.id for rule in RULES if rule.severity == "mandatory"}
-
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug", "namespace": "shop"},
-           "spec": {"hostPID": True, "containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
-    request = analyzer_pb2.AnalyzeRequest(
-        type="kubernetes:core/v1:Pod", urn="urn:pulumi:dev::shop::kubernetes:core/v1:Pod::debug", name="debug"
-    )
-    json_format.ParseDict(pod, request.properties)
-    response = analyzer.Analyze(request, timeout=10)
-    found = {d.policyName: d.message for d in response.diagnostics}
-    assert "hostPID" in found.get("PSS-002", ""), found
+    assert list(served_policies(analyzer).items()) == [(rule.id, rule.severity) for rule in RULES]
+    deployment = find(hardened_stack(), "Deployment")
+    assert analyze(analyzer, deployment) == []
+    deployment["spec"]["template"]["spec"]["hostPID"] = True
+    ((policy, level, message),) = analyze(analyzer, deployment)
+    assert (policy, level) == ("PSS-002", "mandatory")
+    assert "spec.template.spec.hostPID: is true" in message

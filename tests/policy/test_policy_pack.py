@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +26,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from hardened_k8s_rules.policy import RULES, RULES_BY_ID, Exemption
 from hardened_k8s_rules.profiles import PROFILES
 
+from .analyzer import PACK, analyze, analyzer_stub, served_policies
 from .stack import Obj, find, hardened_stack, openshift_stack
-
-PACK = Path(__file__).resolve().parents[2] / "policy"
 
 
 def _load(name: str) -> ModuleType:
@@ -231,54 +228,15 @@ def test_pack_config_refuses_a_bad_stack_file(
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[Any]:
-    """The pack started the way the Pulumi CLI starts it, reached over its gRPC protocol."""
-    import grpc  # type: ignore[import-untyped,unused-ignore]
-    from pulumi.runtime.proto import analyzer_pb2_grpc
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
-            str(PACK),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        port = proc.stdout.readline().decode().strip()
-        if not port.isdigit():
-            proc.kill()
-            pytest.fail(f"policy pack did not start: {proc.communicate()[1].decode()[-2000:]}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with analyzer_stub(sys.executable) as stub:
+        yield stub
 
 
 def test_pack_serves_the_analyzer_protocol(analyzer: Any) -> None:
-    from google.protobuf import empty_pb2, json_format  # type: ignore[import-untyped,unused-ignore]
-    from pulumi.runtime.proto import analyzer_pb2
-
-    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
-    assert info.name == "hardened-k8s"
-    assert [p.name for p in info.policies] == [r.id for r in RULES]
-    mandatory = {p.name for p in info.policies if p.enforcementLevel == analyzer_pb2.MANDATORY}
-    assert mandatory == {r.id for r in RULES if r.severity == "mandatory"}
-
+    assert list(served_policies(analyzer).items()) == [(r.id, r.severity) for r in RULES]
     deployment = find(hardened_stack(), "Deployment")
+    assert analyze(analyzer, deployment) == []
     deployment["spec"]["template"]["spec"]["hostNetwork"] = True
-    request = analyzer_pb2.AnalyzeRequest(
-        type=_type_token(deployment), urn=_urn(deployment), name="store-api"
-    )
-    json_format.ParseDict(deployment, request.properties)
-    response = analyzer.Analyze(request, timeout=10)
-    assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics] == [
-        ("PSS-002", analyzer_pb2.MANDATORY)
-    ]
-    assert "spec.template.spec.hostNetwork: is true" in response.diagnostics[0].message
+    ((policy, level, message),) = analyze(analyzer, deployment)
+    assert (policy, level) == ("PSS-002", "mandatory")
+    assert "spec.template.spec.hostNetwork: is true" in message
