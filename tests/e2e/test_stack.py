@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
+from ..image.engine import ARBITRARY_UID
 from .podman import wait_for
 from .stack import API, DB, MCP, RACE_REPLICAS, RunningStack
 
@@ -200,10 +201,6 @@ def test_replicas_starting_at_once_migrate_exactly_once(stack: RunningStack) -> 
         assert rows == "1"
     finally:
         stack.cluster.podman("rm", "--force", *names, check=False)
-
-
-ARBITRARY_UID = "1000680000"
-"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
 
 
 def test_postgresql_runs_as_an_arbitrary_uid_in_group_0(stack: RunningStack) -> None:

@@ -86,6 +86,29 @@ SERVICES = (
 )
 
 
+CODE_DIRS = ("/app", "/opt/venv")
+"""Where the images keep their code and virtualenv (or node_modules tree): root-owned, read-only."""
+
+NOT_ROOT_OWNED_OR_WRITABLE = (
+    "n=0; for d in " + " ".join(CODE_DIRS) + "; do [ -d $d ] || continue; "
+    "n=$((n + $(find $d -xdev | wc -l))); "
+    "find $d -xdev ! -type l \\( ! -user 0 -o -writable \\) -print | head -5; done; echo checked=$n"
+)
+"""A ``sh -c`` probe run as the image's user: up to five paths under :data:`CODE_DIRS` that are
+not root's or that the user may write, then ``checked=<entries looked at>``."""
+
+
+def ownership_problems(probe_output: str) -> tuple[list[str], int]:
+    """The offending paths and the number of entries checked, from the output of
+    :data:`NOT_ROOT_OWNED_OR_WRITABLE`."""
+    *found, checked = probe_output.split()
+    return found, int(checked.removeprefix("checked="))
+
+
+ARBITRARY_UID = "1000680000"
+"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
+
+
 class EngineError(RuntimeError):
     """The engine, registry or a build failed; the message carries the relevant log."""
 

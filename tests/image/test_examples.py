@@ -22,7 +22,14 @@ import pytest
 
 from hardened_k8s_rules.controls import MIN_RUN_AS_ID
 
-from .engine import BuildResult, Harness, free_port
+from .engine import (
+    ARBITRARY_UID,
+    NOT_ROOT_OWNED_OR_WRITABLE,
+    BuildResult,
+    Harness,
+    free_port,
+    ownership_problems,
+)
 from .examples import ExampleImage, building_examples, example_images
 
 pytestmark = pytest.mark.image
@@ -195,24 +202,12 @@ def test_no_build_tool_in_the_runtime_image(examples: Examples, example: str) ->
         assert r.exec(["sh", "-c", probe]).split() == [], r.image.name
 
 
-CODE_DIRS = ("/app", "/opt/venv")
-NOT_ROOT_OWNED_OR_WRITABLE = (
-    "n=0; for d in " + " ".join(CODE_DIRS) + "; do [ -d $d ] || continue; "
-    "n=$((n + $(find $d -xdev | wc -l))); "
-    "find $d -xdev ! -type l \\( ! -user 0 -o -writable \\) -print | head -5; done; echo checked=$n"
-)
-
-
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_code_is_root_owned_and_read_only_to_the_runtime_user(examples: Examples, example: str) -> None:
     for r in examples(example).values():
-        *found, checked = r.exec(["sh", "-c", NOT_ROOT_OWNED_OR_WRITABLE]).split()
-        assert int(checked.removeprefix("checked=")) > 10, (r.image.name, checked)
+        found, checked = ownership_problems(r.exec(["sh", "-c", NOT_ROOT_OWNED_OR_WRITABLE]))
+        assert checked > 10, (r.image.name, checked)
         assert found == [], f"{r.image.name}: not root-owned or writable by the runtime user: {found}"
-
-
-ARBITRARY_UID = "1000680000"
-"""A UID as OpenShift's restricted-v2 assigns one: from the namespace's range, no passwd entry."""
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
