@@ -55,9 +55,15 @@ cluster-down: venv
 cluster-test: venv toolchain
 	$(BIN)/python -m pytest -m cluster tests/cluster
 
-## unit: the mock-engine, policy and Containerfile tiers only (seconds)
+## unit: the unit tier only: mock engine, policy and Containerfile checks, in this process (seconds)
 unit: venv
-	$(BIN)/python -m pytest -m "not image and not cluster and not e2e and not install"
+	$(BIN)/python -m pytest -m "not image and not cluster and not e2e and not install and not tools" tests/unit tests/policy
+
+## tools-test: only the tools tier: hadolint, actionlint, git, pip, the wheel builds, fresh
+## interpreters, the policy analyzer and the component package, each a process of its own
+.PHONY: tools-test
+tools-test: venv
+	$(BIN)/python -m pytest -m tools tests/unit tests/policy
 
 ## install-test: only the install tier: the library's wheel without extras, and the policy pack
 ## on the rules wheel alone, each in a fresh virtualenv (other packages from PyPI)

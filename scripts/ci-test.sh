@@ -2,9 +2,9 @@
 # The pull-request test job: every test tier, on a machine where this user is root or has
 # passwordless sudo (GitHub's hosted runner: user `runner`, `sudo` without a password).
 #
-# The mock-engine, policy and Containerfile tiers and the cluster tier run as this user. The
-# image and e2e tiers start dockerd, run debootstrap and put podman in a private network
-# namespace, which need root: they run through `sudo -n` when this user is not root (with
+# The unit tier (mock engine, policy, Containerfile checks), the tools tier and the cluster tier
+# run as this user. The image and e2e tiers start dockerd, run debootstrap and put podman in a
+# private network namespace, which need root: they run through `sudo -n` when this user is not root (with
 # bytecode and pytest's cache off, so nothing root-owned is left in the checkout). Under
 # CI=true (the default here) a tier that cannot run fails instead of skipping.
 set -euo pipefail
@@ -19,8 +19,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 make venv
-echo "== unit, policy and Containerfile tiers as $(id -un)"
-venv/bin/python -m pytest -q -m "not image and not e2e and not cluster and not install"
+echo "== unit tier as $(id -un): mock engine, policy, Containerfile checks, in-process"
+venv/bin/python -m pytest -q -m "not image and not e2e and not cluster and not install and not tools" tests/unit tests/policy
+
+echo "== tools tier as $(id -un): hadolint, actionlint, git, pip, the wheel builds, fresh interpreters, the analyzer, the component package"
+venv/bin/python -m pytest -q -m tools tests/unit tests/policy
 
 echo "== install tier as $(id -un): the library's wheel without extras, the policy pack on the rules wheel alone"
 venv/bin/python -m pytest -q -m install tests/install

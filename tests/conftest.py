@@ -37,6 +37,8 @@ from hardened_k8s.mock_engine import (
 from hardened_k8s.render import Checks, RenderedObject, manifests, render_stack
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
+from . import in_process
+
 ROOT = Path(__file__).resolve().parents[1]
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML has it: the same documents, about ten times faster."""
@@ -185,6 +187,21 @@ def mocked(program: Callable[[], object]) -> ProgramRun:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    in_process.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Refuse a new process in a unit test (:mod:`tests.in_process`)."""
+    watched = in_process.enter(item)
+    try:
+        return (yield)
+    finally:
+        if watched:
+            in_process.leave()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -97,12 +97,14 @@ def test_the_rules_distribution_requires_pydantic_alone() -> None:
     assert _closure("hardened-k8s-rules") == {"hardened-k8s-rules"} | _closure("pydantic")
 
 
+@pytest.mark.tools
 def test_config_does_not_load_the_policy() -> None:
     loaded = _loaded_after("import hardened_k8s.config")
     assert _policy_modules(loaded) == set()
     assert {"hardened_k8s_rules.exemptions", "hardened_k8s_rules.controls"} <= loaded
 
 
+@pytest.mark.tools
 def test_validating_exemptions_and_ids_does_not_load_the_policy() -> None:
     loaded = _loaded_after(
         """
@@ -129,6 +131,7 @@ def test_validating_exemptions_and_ids_does_not_load_the_policy() -> None:
     assert _policy_modules(loaded) == set()
 
 
+@pytest.mark.tools
 def test_policy_loads_only_its_distribution_and_pydantic() -> None:
     loaded = _loaded_after(
         """
@@ -147,6 +150,7 @@ def _pack_requirements() -> list[str]:
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
+@pytest.mark.tools
 def test_pack_loads_only_what_its_requirements_name() -> None:
     """The pack's modules load the rules, pulumi-policy and pydantic, and nothing else.
 

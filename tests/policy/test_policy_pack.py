@@ -232,6 +232,7 @@ def analyzer() -> Iterator[Any]:
         yield stub
 
 
+@pytest.mark.tools
 def test_pack_serves_the_analyzer_protocol(analyzer: Any) -> None:
     assert list(served_policies(analyzer).items()) == [(r.id, r.severity) for r in RULES]
     deployment = find(hardened_stack(), "Deployment")

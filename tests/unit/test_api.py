@@ -79,6 +79,7 @@ def _imported_modules(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.tools
 def test_the_root_and_the_config_models_do_not_load_the_kubernetes_or_docker_sdk() -> None:
     loaded = _imported_modules(
         "import hardened_k8s\n"

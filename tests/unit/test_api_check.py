@@ -43,6 +43,7 @@ def test_breaking_changes_need_a_major_bump(
     assert api_check.breaking_allowed(base, now) is allowed
 
 
+@pytest.mark.tools
 def test_finds_the_removed_parameter_between_two_real_commits() -> None:
     _, baseline = api_check.read_baseline()
     assert api_check.breaking_changes(baseline, baseline) == []

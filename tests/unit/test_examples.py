@@ -97,6 +97,7 @@ def test_renders_schema_valid_and_policy_clean(renders: Renders, example: str, s
     assert any(o["kind"] == "Deployment" for o in render.objects), render.output
 
 
+@pytest.mark.tools
 def test_every_example_installs_the_library_as_a_package() -> None:
     """Each requirements.txt names the library's and the rules' source trees, and pip resolves
     them to hardened-k8s and the hardened-k8s-rules it requires.

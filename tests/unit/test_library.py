@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import hardened_k8s
 import hardened_k8s_rules
 
@@ -48,6 +50,7 @@ def _sources(project: str, package: str) -> set[str]:
     return {str(p.relative_to(sources)) for p in sources.rglob("*.py")} | {f"{package}/py.typed"}
 
 
+@pytest.mark.tools
 def test_wheel_carries_every_module_types_and_version(tmp_path: Path) -> None:
     wheel, meta = _wheel("components", tmp_path)
     names = set(wheel.namelist())
@@ -67,6 +70,7 @@ def test_wheel_carries_every_module_types_and_version(tmp_path: Path) -> None:
     assert "pulumi-resource-hardened-k8s = hardened_k8s.provider:main" in scripts
 
 
+@pytest.mark.tools
 def test_rules_wheel_carries_the_rules_and_needs_only_pydantic(tmp_path: Path) -> None:
     wheel, meta = _wheel("rules", tmp_path)
     names = set(wheel.namelist())
@@ -92,6 +96,7 @@ def test_rules_are_versioned_in_lockstep_with_the_library() -> None:
     ]
 
 
+@pytest.mark.tools
 def test_the_render_names_the_extra_it_needs() -> None:
     """Without the render extra, importing the render says which extra and how to install it."""
     blocked = "import sys; sys.modules['kubernetes_validate'] = None; import hardened_k8s.render"

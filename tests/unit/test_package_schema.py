@@ -25,6 +25,8 @@ from hardened_k8s.provider import COMPONENTS
 
 from .args_docs import field_docs
 
+pytestmark = pytest.mark.tools
+
 PLUGIN = Path(sys.executable).parent / "pulumi-resource-hardened-k8s"
 
 

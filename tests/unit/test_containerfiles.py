@@ -271,12 +271,14 @@ def test_wheel_build_runtime_installs_wheels_only() -> None:
     assert "rm -rf /tmp/wheels" in install
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("path", EVERY_SERVICE, ids=EVERY_SERVICE_NAME)
 def test_hadolint_clean(path: Path) -> None:
     result = run_hadolint(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_hadolint_catches_a_bad_containerfile(tmp_path: Path) -> None:
     bad = tmp_path / "Containerfile"
     bad.write_text("FROM python:latest\nRUN pip install flask\nCMD python app.py\n")
