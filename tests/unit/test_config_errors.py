@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.config import ConfigError
-from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonitor, run_program, stack_config
-from hardened_k8s.render import manifests
-from hardened_k8s.stack_config import SECRET_KEYS
+from hardened_k8s.config import ConfigError, StackConfig
+from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, run_mocked, run_program, stack_config
+from hardened_k8s.stack_config import SECRET_KEYS, load_stack_config
 
-from ..conftest import PROJECT, ROOT, Rendered, engine_config, run_stack, stack_file_config
+from ..conftest import PROJECT, ROOT, engine_config, run_stack, stack_file_config
 
 API = "services.store-inventory"
 MCP = "services.mcp-store-inventory"
@@ -317,15 +316,39 @@ def test_bad_config_names_key_and_registers_nothing(edit: Edit, path: str, fragm
     assert monitor.registrations == [], [r.name for r in monitor.registrations]
 
 
-def run_as_engine(
-    config: dict[str, Any], secrets: dict[str, str] | None = None, monitor: RecordingMonitor | None = None
-) -> None:
-    """Run the dev program with exactly these values and secrets, as the engine hands them over."""
+def as_engine(
+    config: dict[str, Any], secrets: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Exactly these values and secrets, as the engine hands them over."""
     values, secret_keys = stack_config(PROJECT, {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}})
     for key, value in (secrets or {}).items():
         values[f"{PROJECT}:{key}"] = value
         secret_keys.append(f"{PROJECT}:{key}")
+    return values, secret_keys
+
+
+def run_as_engine(
+    config: dict[str, Any], secrets: dict[str, str] | None = None, monitor: RecordingMonitor | None = None
+) -> None:
+    """Run the dev program with exactly these values and secrets, as the engine hands them over."""
+    values, secret_keys = as_engine(config, secrets)
     run_program(ROOT, "dev", config=values, secret_keys=secret_keys, monitor=monitor)
+
+
+def loaded(stack: str, values: dict[str, str], secret_keys: list[str]) -> StackConfig:
+    """What the program's first statement, ``load_stack_config``, makes of the handed-over config.
+
+    The rest of the program is ``ServiceSystem(config, secrets, revision)``: the same model
+    declares the same objects, so comparing models compares the stacks without running them.
+    """
+    models: list[StackConfig] = []
+    run = run_mocked(
+        lambda: models.append(load_stack_config(ROOT)[0]),
+        project=PROJECT, stack=stack, config=values, secret_keys=secret_keys,
+    )  # fmt: skip
+    assert run.registrations == []
+    (model,) = models
+    return model
 
 
 def test_plain_text_secret_is_refused() -> None:
@@ -363,7 +386,7 @@ def test_registry_password_without_username_is_refused() -> None:
     assert "registryPassword-value" not in str(caught.value)
     assert monitor.registrations == []
     config["registryUsername"] = "robot"
-    run_as_engine(config, secrets)
+    assert loaded("dev", *as_engine(config, secrets)).registry_username == "robot"
 
 
 def test_reference_problems_come_with_type_errors() -> None:
@@ -389,18 +412,12 @@ def cli_strings(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_values_as_pulumi_config_set_writes_them_mean_the_same(
-    stack: str, rendered: Callable[[str], Rendered]
-) -> None:
-    written = cli_strings(stack_file_config(stack))
+def test_values_as_pulumi_config_set_writes_them_mean_the_same(stack: str) -> None:
+    typed = stack_file_config(stack)
+    written = cli_strings(typed)
     assert written["production"] in ("true", "false")
-    # rendered(stack): the same stack file with its YAML-typed values.
-    typed = {o.filename: o.manifest for o in rendered(stack).objects}
-    assert objects(run_stack(stack, written)) == typed
-
-
-def objects(run: ProgramRun) -> dict[str, dict[str, Any]]:
-    return {o.filename: o.manifest for o in manifests(run)}
+    assert written != typed
+    assert loaded(stack, *engine_config(written)) == loaded(stack, *engine_config(typed))
 
 
 def test_production_as_a_string_means_production() -> None:
@@ -425,10 +442,11 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_config_from_the_engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The language host may pass config as PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS."""
     values, secret_keys = engine_config(stack_file_config("dev"))
+    from_the_runtime = loaded("dev", values, secret_keys)
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(secret_keys))
-    run = run_program(ROOT, "dev", config={}, secret_keys=[])
-    assert run.outputs["namespace"] == "store-inventory-dev"
+    assert loaded("dev", {}, []) == from_the_runtime
+    assert from_the_runtime.namespace == "store-inventory-dev"
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", "[]")
     with pytest.raises(ConfigError, match="databasePassword: is set in plain text"):
         run_program(ROOT, "dev", config={}, secret_keys=[])

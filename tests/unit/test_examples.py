@@ -25,7 +25,7 @@ import hardened_k8s
 from hardened_k8s.mock_engine import stack_names
 from hardened_k8s.render import main
 
-from ..conftest import ROOT
+from ..conftest import ROOT, YAML_LOADER
 
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(p.parent.name for p in EXAMPLES_DIR.glob("*/Pulumi.yaml"))
@@ -73,7 +73,7 @@ class Renders:
                     ["--stack", stack, "--project-dir", str(EXAMPLES_DIR / example), "--out", str(out)]
                 )
             files = sorted((out / stack).glob("*.yaml")) if status == 0 else []
-            objects = [yaml.safe_load(f.read_text()) for f in files]
+            objects = [yaml.load(f.read_text(), Loader=YAML_LOADER) for f in files]
             self.done[key] = Render(example, stack, status, printed.getvalue(), objects)
         return self.done[key]
 

@@ -18,7 +18,7 @@ import yaml
 
 from hardened_k8s.config import ConfigError
 
-from ..conftest import ROOT, STACKS, Rendered, run_stack, script, stack_file_config
+from ..conftest import ROOT, STACKS, YAML_LOADER, Rendered, run_stack, script, stack_file_config
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -99,7 +99,7 @@ def test_a_repository_built_two_ways_is_refused(tmp_path: Path) -> None:
         (tmp_path / sub).mkdir(parents=True)
         (tmp_path / sub / "Containerfile").write_text("FROM scratch\n")
     prod = tmp_path / "Pulumi.prod.yaml"
-    document = yaml.safe_load(prod.read_text())
+    document = yaml.load(prod.read_text(), Loader=YAML_LOADER)
     document["config"]["store-inventory:services"]["store-inventory"]["image"]["build"]["target"] = "builder"
     prod.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=r"builds quay\.io/ecosystem-appeng/store-inventory differently"):
