@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import gc
+import hashlib
 import importlib.util
 import io
 import json
@@ -161,6 +162,25 @@ def rendered(stack_render: Callable[[str], StackRender]) -> Callable[[str], Rend
     return lambda stack: stack_render(stack).rendered
 
 
+PINNED = "quay.io/ecosystem-appeng/pinned@sha256:" + hashlib.sha256(b"pinned-image").hexdigest()
+"""The digest :func:`deployed_dev` pins the MCP server to."""
+DEPLOYED_SECRETS = {"databasePassword": "pa55-w0rd/with:odd@chars", "authToken": "t0ken-sentinel-value"}
+"""The secret values :func:`deployed_dev` sets, as a deployer's ``pulumi config set --secret``."""
+
+
+@pytest.fixture(scope="session")
+def deployed_dev() -> ProgramRun:
+    """The dev program as a deployment runs it, once per session.
+
+    Real secret values (:data:`DEPLOYED_SECRETS`) instead of the render's placeholders, and
+    the MCP server pinned to :data:`PINNED` while the other images build: a stack mixing
+    promoted and built images.
+    """
+    config = stack_file_config("dev")
+    config["services"]["mcp-store-inventory"]["image"] = {"ref": PINNED}
+    return run_stack("dev", config, secrets=DEPLOYED_SECRETS)
+
+
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest, rendered: Callable[[str], Rendered]) -> Rendered:
     """Each stack in turn."""
@@ -200,13 +220,14 @@ KUBERNETES_API_GROUPS = ("core.v1", "apps.v1", "networking.v1", "policy.v1", "au
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Load the modules every program run needs, then exempt them from the cyclic collector.
 
-    The Kubernetes SDK's modules are a few hundred thousand objects that live as long as the
+    The Kubernetes and Docker SDKs' modules are a few hundred thousand objects that live as long as the
     session; each full collection would rescan them (half a second over the unit tier).
     Loading them here rather than in the first test that runs a program is the same work,
     done before :func:`gc.freeze` moves everything loaded so far out of the collector's way.
     """
     for group in KUBERNETES_API_GROUPS:
         importlib.import_module(f"pulumi_kubernetes.{group}")
+    importlib.import_module("pulumi_docker")  # the dev stack builds its images
     gc.collect()
     gc.freeze()
 

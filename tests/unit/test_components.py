@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, cast
 
@@ -30,10 +31,21 @@ REF = "quay.io/ecosystem-appeng/app@sha256:" + "a" * 64
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
+_RUNS: dict[str, ProgramRun] = {}
+
+
+def _once(kind: str, args: dict[str, Any], program: Callable[[], object]) -> ProgramRun:
+    """Run ``program`` once per module for the same component and Args (tests only read runs)."""
+    key = f"{kind}:{args!r}"
+    if key not in _RUNS:
+        _RUNS[key] = mocked(program)
+    return _RUNS[key]
+
+
 def service(**args: Any) -> ProgramRun:
     """A HardenedService named ``app`` from Args: namespace, image and port, then ``args``."""
     given = cast(HardenedServiceArgs, {"namespace": "ns", "image": REF, "port": 8000, **args})
-    return mocked(lambda: HardenedService("app", given))
+    return _once("service", args, lambda: HardenedService("app", given))
 
 
 def objects(run: ProgramRun, kind: str) -> list[dict[str, Any]]:
@@ -130,7 +142,9 @@ def test_namespace_pins_the_given_version() -> None:
 
 def postgres(**args: Any) -> ProgramRun:
     """A PostgreSQL named ``pg`` serving ``db``, database and owner ``shop``, then ``args``."""
-    return mocked(
+    return _once(
+        "postgres",
+        args,
         lambda: PostgreSQL(
             "pg",
             cast(
@@ -145,7 +159,7 @@ def postgres(**args: Any) -> ProgramRun:
                     **args,
                 },
             ),
-        )
+        ),
     )
 
 

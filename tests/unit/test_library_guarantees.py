@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,20 +21,19 @@ import pulumi
 import pytest
 
 from hardened_k8s import PostgreSQL, PostgreSQLArgs, ServiceImage, StackConfig, build_spec, service_image_args
-from hardened_k8s.mock_engine import placeholder_digest
+from hardened_k8s.mock_engine import ProgramRun, placeholder_digest
 from hardened_k8s.stack_config import SECRET_KEYS
 from hardened_k8s.validation import injected_env, object_names
 
-from ..conftest import STACKS, Rendered, mocked, run_stack, stack_file_config
+from ..conftest import PINNED, STACKS, Rendered, mocked, stack_file_config
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-PIN = "quay.io/ecosystem-appeng/pinned@sha256:" + hashlib.sha256(b"pinned-image").hexdigest()
 
 
 def test_postgres_marks_a_plain_password_secret() -> None:
     args = PostgreSQLArgs(
         namespace="ns",
-        image=PIN,
+        image=PINNED,
         password=pulumi.Output.from_input("plain-pw"),
         app_name="db",
         database="shop",
@@ -96,13 +94,15 @@ def test_built_images_run_their_own_reported_digest(
     )
 
 
-def test_a_pinned_image_runs_exactly_its_pin() -> None:
-    config = stack_file_config("dev")
-    config["services"]["mcp-store-inventory"]["image"] = {"ref": PIN}
-    run = run_stack("dev", config)
-    stack = Rendered(run)
-    assert _containers(stack)["mcp-store-inventory"]["image"] == PIN
-    assert not any(r.name.endswith("mcp-store-inventory-image-image") for r in run.registrations)
+def test_a_pinned_image_runs_exactly_its_pin(deployed_dev: ProgramRun) -> None:
+    containers = _containers(Rendered(deployed_dev))
+    assert containers["mcp-store-inventory"]["image"] == PINNED
+    assert not any(r.name.endswith("mcp-store-inventory-image-image") for r in deployed_dev.registrations)
+    # The other images still build, each running the digest its push reported.
+    built = [r for r in deployed_dev.registrations if r.type == "docker:index/image:Image"]
+    assert len(built) == 2 and all(
+        c["image"] != PINNED for s, c in containers.items() if s != "mcp-store-inventory"
+    )
 
 
 @pytest.mark.parametrize("stack_name", STACKS)

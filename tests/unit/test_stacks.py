@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.mock_engine import SECRET_PLACEHOLDER
+from hardened_k8s.mock_engine import SECRET_PLACEHOLDER, ProgramRun
 from hardened_k8s.render import manifests, to_yaml
 
-from ..conftest import Rendered, run_stack
+from ..conftest import DEPLOYED_SECRETS, Rendered
 
 API, MCP, DB = "store-inventory", "mcp-store-inventory", "store-inventory-postgresql"
 DIGEST_RE = re.compile(r"^quay\.io/ecosystem-appeng/[a-z0-9-]+@sha256:[0-9a-f]{64}$")
@@ -569,10 +569,9 @@ def test_no_container_env_references_a_secret(rendered: Callable[[str], Rendered
     assert mounted == secrets
 
 
-def test_secret_values_are_secret_outputs_and_never_rendered() -> None:
-    sentinel = "pa55-w0rd/with:odd@chars"
-    token = "t0ken-sentinel-value"
-    run = run_stack("dev", secrets={"databasePassword": sentinel, "authToken": token})
+def test_secret_values_are_secret_outputs_and_never_rendered(deployed_dev: ProgramRun) -> None:
+    sentinel, token = DEPLOYED_SECRETS["databasePassword"], DEPLOYED_SECRETS["authToken"]
+    run = deployed_dev
     secret_inputs = [r for r in run.kubernetes_objects() if r.type == "kubernetes:core/v1:Secret"]
     assert len(secret_inputs) == 3  # database credentials, database URL, MCP bearer token
     for reg in secret_inputs:
