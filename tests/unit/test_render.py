@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import shutil
 import stat
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, paused_gc
 from hardened_k8s.render import check, check_settings, main
 from hardened_k8s_rules.policy import format_report
 
-from ..conftest import ROOT, STACKS, YAML_LOADER, Rendered, StackRender, run_stack, stack_file_config
+from ..conftest import PINNED, ROOT, STACKS, YAML_LOADER, Rendered, StackRender, run_stack, stack_file_config
 
 StackRenders = Callable[[str], StackRender]
 
@@ -29,6 +30,27 @@ def project_copy(tmp_path: Path) -> Path:
     for directory in ("services", "database"):
         if (ROOT / directory).is_dir():
             (project / directory).symlink_to(ROOT / directory)
+    return project
+
+
+def one_service_project(tmp_path: Path, stack: str, service: str, *, production: bool) -> Path:
+    """The project's program with a stack of one pinned service and nothing else.
+
+    For the command's own behaviour (exit codes, reports, files), which does not depend on
+    the size of the stack: a third of the committed dev stack's resources to run.
+    """
+    project = tmp_path / "small"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, project / name)
+    (project / f"Pulumi.{stack}.yaml").write_text(
+        "config:\n"
+        "  store-inventory:namespace: shop\n"
+        f"  store-inventory:production: {str(production).lower()}\n"
+        "  store-inventory:services:\n"
+        "    web:\n"
+        f"{textwrap.indent(service, '      ')}"
+    )
     return project
 
 
@@ -186,23 +208,16 @@ def test_opt_out_names_the_exemption_it_needs(tmp_path: Path, capsys: pytest.Cap
 def test_mandatory_violation_fails_the_render_and_removes_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_render: StackRenders
 ) -> None:
-    project = project_copy(tmp_path)
+    # A pinned image with a placeholder digest passes the config; production policy refuses it.
+    zero = "quay.io/ecosystem-appeng/web@sha256:" + "0" * 64
+    project = one_service_project(
+        tmp_path, "prod", f"image: {{ref: {zero}}}\nport: 8080\nreplicas: 2\n", production=True
+    )
     out = tmp_path / "out"
     earlier_render(stack_render, "prod", out)
-    # A pinned image with a placeholder digest passes the config; production policy refuses it.
-    zero = "quay.io/ecosystem-appeng/mcp-store-inventory@sha256:" + "0" * 64
-    text = (project / "Pulumi.prod.yaml").read_text()
-    head, _, tail = text.partition("    mcp-store-inventory:\n")
-    before, _, after = tail.partition(
-        "        build: {context: services/mcp-server, containerfile: Containerfile, target: runtime}\n"
-    )
-    assert after, "the prod stack file no longer builds the MCP server as expected"
-    (project / "Pulumi.prod.yaml").write_text(
-        f"{head}    mcp-store-inventory:\n{before}        ref: {zero}\n{after}"
-    )
     assert render(project, out, "prod") == 1
     printed = capsys.readouterr().out
-    assert "[HARD-035] Deployment/store-inventory/mcp-store-inventory" in printed
+    assert "[HARD-035] Deployment/shop/web" in printed
     assert "Wrote nothing" in printed
     assert not (out / "prod").exists()
 
@@ -210,15 +225,24 @@ def test_mandatory_violation_fails_the_render_and_removes_files(
 def test_exemption_with_reason_is_reported_and_passes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = project_copy(tmp_path)
     reason = "writes its cache under /app until the cache dir is configurable"
-    opt_out_api(
-        project,
-        "  store-inventory:policyExemptions:\n"
-        f"    - {{rule: HARD-001, resource: Deployment/store-inventory, reason: {reason}}}\n",
+    project = one_service_project(
+        tmp_path,
+        "dev",
+        f"image: {{ref: {PINNED}}}\nport: 8080\noptOuts: {{writableRootFilesystem: true}}\n",
+        production=False,
     )
-    assert main(["--stack", "dev", "--project-dir", str(project), "--out", str(tmp_path / "out")]) == 0
-    assert reason in capsys.readouterr().out
+    with (project / "Pulumi.dev.yaml").open("a") as stack_file:
+        stack_file.write(
+            "  store-inventory:policyExemptions:\n"
+            f"    - {{rule: HARD-001, resource: Deployment/web, reason: {reason}}}\n"
+        )
+    out = tmp_path / "out"
+    assert main(["--stack", "dev", "--project-dir", str(project), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert reason in printed and "HARD-001" in printed
+    (deployment,) = (out / "dev").glob("deployment-web.yaml")
+    assert "readOnlyRootFilesystem: false" in deployment.read_text()
 
 
 def test_exemption_without_reason_is_a_config_error(

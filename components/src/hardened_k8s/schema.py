@@ -44,9 +44,15 @@ class SchemaError:
         return f"{where}: {self.path or '(root)'}: {self.message}"
 
 
+@lru_cache(maxsize=1)
+def _bundled_versions() -> tuple[str, ...]:
+    # A directory listing of the package's resources, the same on every call.
+    return tuple(kv_utils.all_versions())
+
+
 def supported_versions() -> list[str]:
     """Kubernetes minor versions (``"1.31"``) the installed kubernetes-validate has schemas for."""
-    return sorted({kv_utils.major_minor(v) for v in kv_utils.all_versions()}, key=Version)
+    return sorted({kv_utils.major_minor(v) for v in _bundled_versions()}, key=Version)
 
 
 def _schema_version(kubernetes_version: str) -> str:
@@ -55,7 +61,7 @@ def _schema_version(kubernetes_version: str) -> str:
     if not re.match(r"^\d+\.\d+(\.\d+)?$", wanted):
         raise ValueError(f"kubernetes version {kubernetes_version!r} is not like '1.31'")
     minor = Version(kv_utils.major_minor(wanted))
-    available = [v for v in kv_utils.all_versions() if Version(kv_utils.major_minor(v)) <= minor]
+    available = [v for v in _bundled_versions() if Version(kv_utils.major_minor(v)) <= minor]
     supported = supported_versions()
     if not available or minor > Version(supported[-1]):
         raise ValueError(
