@@ -96,8 +96,13 @@ bench-render: venv
 	$(BIN)/python bench/render_scale.py
 	$(BIN)/python bench/cdk8s_compare.py
 
-## bench: bench-render, policy scale (10-200) and image builds (needs image-deps)
-bench: bench-render
+## bench-unit: wall and CPU time of the unit tier (`make unit`), five runs
+.PHONY: bench-unit
+bench-unit: venv
+	$(BIN)/python bench/unit_suite.py
+
+## bench: bench-render, the unit tier, policy scale (10-200) and image builds (needs image-deps)
+bench: bench-render bench-unit
 	$(BIN)/python bench/policy_scale.py
 	$(BIN)/python bench/images.py
 
