@@ -6,7 +6,7 @@ import gc
 import shutil
 import stat
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -266,6 +266,16 @@ def test_exemption_without_reason_is_a_config_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The cyclic collector on, as in a program outside the test session (whose unit tests
+    run with it paused, tests/conftest.py)."""
+    gc.enable()
+    yield
+    gc.disable()
+
+
+@pytest.mark.usefixtures("collector")
 def test_the_collector_is_paused_while_a_program_runs_and_restored_after() -> None:
     seen: list[bool] = []
     assert gc.isenabled()
@@ -274,6 +284,7 @@ def test_the_collector_is_paused_while_a_program_runs_and_restored_after() -> No
     assert gc.isenabled()
 
 
+@pytest.mark.usefixtures("collector")
 def test_a_nested_pause_leaves_the_outer_one_in_force() -> None:
     with paused_gc():
         with paused_gc():
@@ -289,6 +300,7 @@ def test_a_nested_pause_leaves_the_outer_one_in_force() -> None:
         gc.enable()
 
 
+@pytest.mark.usefixtures("collector")
 def test_a_failed_render_restores_the_collector(tmp_path: Path) -> None:
     assert render(ROOT, tmp_path / "build", stack="staging") == 2
     assert gc.isenabled()
