@@ -200,9 +200,25 @@ def load_stack_file(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]
     Raises :class:`~hardened_k8s.config.ConfigError` for a missing project or stack file
     (naming the stacks that exist) and for YAML that does not parse (file, line, column).
     """
+    project = _project_name(project_dir)
+    path = _stack_file(project_dir, stack)
+    document = _read_yaml(path) or {}
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise ConfigError([(path.name, "is not a stack file; it must be a map with a `config:` map")])
+    return project, document
+
+
+def _project_name(project_dir: Path) -> str:
+    """The ``name`` of ``project_dir/Pulumi.yaml``; a :class:`~hardened_k8s.config.ConfigError` if none."""
     project_doc = _read_yaml(project_dir / "Pulumi.yaml")
     if not isinstance(project_doc, dict) or not isinstance(project_doc.get("name"), str):
         raise ConfigError([("Pulumi.yaml", "has no project name; add `name: <project>`")])
+    name: str = project_doc["name"]
+    return name
+
+
+def _stack_file(project_dir: Path, stack: str) -> Path:
+    """``Pulumi.<stack>.yaml`` of ``project_dir``; a ConfigError naming the stacks if it is missing."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         existing = stack_names(project_dir)
@@ -215,10 +231,7 @@ def load_stack_file(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]
                 )
             ]
         )
-    document = _read_yaml(path) or {}
-    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
-        raise ConfigError([(path.name, "is not a stack file; it must be a map with a `config:` map")])
-    return project_doc["name"], document
+    return path
 
 
 def _read_yaml(path: Path) -> Any:
@@ -261,9 +274,14 @@ def run_program(
     config error, propagate unchanged after the runtime is shut down; pass your own
     ``monitor`` to see what had been registered by then.
     """
-    project, stack_file = load_stack_file(project_dir, stack)
     if config is None:
+        project, stack_file = load_stack_file(project_dir, stack)
         config, secret_keys = stack_config(project, stack_file, assume_secrets=assume_secrets)
+    else:
+        # Given config stands for the stack file's: only the project's name and the stack's
+        # existence are read.
+        project = _project_name(project_dir)
+        _stack_file(project_dir, stack)
 
     def program() -> None:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
