@@ -214,8 +214,19 @@ def pytest_configure(config: pytest.Config) -> None:
     in_process.install()
 
 
-KUBERNETES_API_GROUPS = ("core.v1", "apps.v1", "networking.v1", "policy.v1", "autoscaling.v2", "meta.v1")
-"""The Kubernetes SDK's modules the components use (the SDK loads each on first use)."""
+KUBERNETES_API_GROUPS = (
+    *("core.v1", "apps.v1", "networking.v1", "policy.v1", "autoscaling.v2", "meta.v1"),
+    # Loaded by the SDK with the kinds above, for their aliases to older API versions.
+    *("autoscaling.v1", "autoscaling.v2beta1", "autoscaling.v2beta2", "policy.v1beta1"),
+    *("networking.v1alpha1", "networking.v1beta1"),
+)
+PROGRAM_MODULES = (
+    *(f"pulumi_kubernetes.{group}" for group in KUBERNETES_API_GROUPS),
+    "pulumi_docker",  # the dev stack builds its images
+    "hardened_k8s.system",  # and with it every component module
+)
+"""The modules a run of the program loads beyond what the tests import: the SDK loads each
+API group on first use."""
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -227,9 +238,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     moves everything loaded so far out of the collector's way (with the little garbage the
     imports left, which a collection first would cost a tenth of a second to free).
     """
-    for group in KUBERNETES_API_GROUPS:
-        importlib.import_module(f"pulumi_kubernetes.{group}")
-    importlib.import_module("pulumi_docker")  # the dev stack builds its images
+    for module in PROGRAM_MODULES:
+        importlib.import_module(module)
     gc.freeze()
 
 
