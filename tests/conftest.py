@@ -245,7 +245,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """A unit test runs in this process (:mod:`tests.in_process`) with the collector paused.
+    """A unit test runs with the cyclic collector paused.
 
     As a render pauses it for a program run (:func:`~hardened_k8s.mock_engine.paused_gc`): a
     unit test allocates freely and frees almost everything by reference counting, so the
@@ -253,13 +253,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     leaves (about 25 MB) are collected between tests and at the end. The other tiers' tests
     keep the collector: they run long and wait on other programs.
     """
-    if not in_process.enter(item):
+    if not in_process.is_unit(item):
         return (yield)
-    try:
-        with paused_gc():
-            return (yield)
-    finally:
-        in_process.leave()
+    with paused_gc():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """A unit test's fixtures start no process (:mod:`tests.in_process`)."""
+    with in_process.watching(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Nor does its body."""
+    with in_process.watching(item):
+        return (yield)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -13,6 +13,8 @@ makes, exactly as ``pulumi preview`` runs it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -46,13 +48,23 @@ def install() -> None:
     sys.addaudithook(_refuse)
 
 
-def enter(item: pytest.Item) -> bool:
-    """Watch ``item`` if it is a unit test; True if it is."""
-    if any(item.get_closest_marker(tier) for tier in PROCESS_TIERS):
-        return False
+def is_unit(item: pytest.Item) -> bool:
+    """True for a test of no process tier."""
+    return not any(item.get_closest_marker(tier) for tier in PROCESS_TIERS)
+
+
+@contextmanager
+def watching(item: pytest.Item) -> Iterator[None]:
+    """Refuse processes while a unit test's setup or body runs.
+
+    Not its teardown: that also runs the finalizers of every fixture whose scope ends there,
+    such as the image tier's engine when the session's last test is a unit test.
+    """
+    if not is_unit(item):
+        yield
+        return
     _current[:] = [item.nodeid]
-    return True
-
-
-def leave() -> None:
-    _current.clear()
+    try:
+        yield
+    finally:
+        _current.clear()
