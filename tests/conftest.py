@@ -17,7 +17,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -90,13 +90,25 @@ def stack_file_config(stack: str) -> dict[str, Any]:
     return {key.split(":", 1)[1]: copy.deepcopy(value) for key, value in _stack_file(stack)["config"].items()}
 
 
-def engine_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Short-keyed stack config as the engine would pass it (secrets become placeholders)."""
-    return stack_config(
-        PROJECT,
-        {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}},
-        assume_secrets=RENDER_ASSUMES_SECRETS,
+def engine_config(
+    config: dict[str, Any],
+    secrets: dict[str, str] | None = None,
+    *,
+    assume_secrets: Sequence[str] = RENDER_ASSUMES_SECRETS,
+) -> tuple[dict[str, str], list[str]]:
+    """Short-keyed stack config as the engine would pass it.
+
+    ``secrets`` are set as the engine hands them over after decryption; each key of
+    ``assume_secrets`` left unset becomes a secret placeholder (default: those the render
+    assumes; ``()`` for exactly the given values).
+    """
+    values, secret_keys = stack_config(
+        PROJECT, {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}}, assume_secrets=assume_secrets
     )
+    for key, value in (secrets or {}).items():
+        values[f"{PROJECT}:{key}"] = value
+        secret_keys.append(f"{PROJECT}:{key}")
+    return values, secret_keys
 
 
 def run_stack(
@@ -113,10 +125,7 @@ def run_stack(
     """
     if config is None and secrets is None:
         return run_program(ROOT, stack, monitor=monitor, assume_secrets=RENDER_ASSUMES_SECRETS)
-    values, secret_keys = engine_config(config if config is not None else stack_file_config(stack))
-    for key, value in (secrets or {}).items():
-        values[f"{PROJECT}:{key}"] = value
-        secret_keys.append(f"{PROJECT}:{key}")
+    values, secret_keys = engine_config(config if config is not None else stack_file_config(stack), secrets)
     return run_program(ROOT, stack, config=values, secret_keys=secret_keys, monitor=monitor)
 
 
@@ -211,7 +220,7 @@ def dumps(obj: Any) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    in_process.install()
+    in_process.install(config)
 
 
 KUBERNETES_API_GROUPS = (

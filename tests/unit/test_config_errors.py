@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hardened_k8s.config import ConfigError, StackConfig
-from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, run_mocked, run_program, stack_config
+from hardened_k8s.mock_engine import RecordingMocks, RecordingMonitor, run_mocked, run_program
 from hardened_k8s.stack_config import SECRET_KEYS, load_stack_config
 
 from ..conftest import PROJECT, ROOT, engine_config, run_stack, stack_file_config
@@ -316,22 +316,11 @@ def test_bad_config_names_key_and_registers_nothing(edit: Edit, path: str, fragm
     assert monitor.registrations == [], [r.name for r in monitor.registrations]
 
 
-def as_engine(
-    config: dict[str, Any], secrets: dict[str, str] | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """Exactly these values and secrets, as the engine hands them over."""
-    values, secret_keys = stack_config(PROJECT, {"config": {f"{PROJECT}:{k}": v for k, v in config.items()}})
-    for key, value in (secrets or {}).items():
-        values[f"{PROJECT}:{key}"] = value
-        secret_keys.append(f"{PROJECT}:{key}")
-    return values, secret_keys
-
-
 def run_as_engine(
     config: dict[str, Any], secrets: dict[str, str] | None = None, monitor: RecordingMonitor | None = None
 ) -> None:
     """Run the dev program with exactly these values and secrets, as the engine hands them over."""
-    values, secret_keys = as_engine(config, secrets)
+    values, secret_keys = engine_config(config, secrets, assume_secrets=())
     run_program(ROOT, "dev", config=values, secret_keys=secret_keys, monitor=monitor)
 
 
@@ -386,7 +375,7 @@ def test_registry_password_without_username_is_refused() -> None:
     assert "registryPassword-value" not in str(caught.value)
     assert monitor.registrations == []
     config["registryUsername"] = "robot"
-    assert loaded("dev", *as_engine(config, secrets)).registry_username == "robot"
+    assert loaded("dev", *engine_config(config, secrets, assume_secrets=())).registry_username == "robot"
 
 
 def test_reference_problems_come_with_type_errors() -> None:
