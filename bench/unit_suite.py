@@ -22,10 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKERS = "not image and not cluster and not e2e and not install and not tools"
+# Every marker of pyproject.toml is a tier besides the unit tier (tests/tiers.py: tier_markers).
+_OPTIONS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+MARKERS = " and ".join(f"not {marker.split(':', 1)[0]}" for marker in _OPTIONS["markers"])
 PATHS = ["tests/unit", "tests/policy"]
 COMMAND = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", MARKERS, *PATHS]
 """The unit tier exactly as the Makefile's ``unit`` target selects it."""

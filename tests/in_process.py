@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-PROCESS_TIERS = ("tools", "image", "e2e", "cluster", "install")
-"""Markers of the tiers whose tests may start other programs."""
+from .tiers import tier_markers
+
+_tiers: list[str] = []
+"""The tiers whose tests may start other programs: every marker pyproject.toml declares."""
 
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork"}
@@ -43,14 +45,15 @@ def _refuse(event: str, args: tuple[Any, ...]) -> None:
     )
 
 
-def install() -> None:
+def install(config: pytest.Config) -> None:
     """Add the audit hook; it lasts as long as the interpreter (audit hooks cannot be removed)."""
+    _tiers[:] = tier_markers(config.rootpath)
     sys.addaudithook(_refuse)
 
 
 def is_unit(item: pytest.Item) -> bool:
     """True for a test of no process tier."""
-    return not any(item.get_closest_marker(tier) for tier in PROCESS_TIERS)
+    return not any(item.get_closest_marker(tier) for tier in _tiers)
 
 
 @contextmanager

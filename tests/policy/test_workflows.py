@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from hardened_k8s.mock_engine import stack_names
 from hardened_k8s.stack_config import read_stack_settings
 
 from ..conftest import YAML_LOADER, script
+from ..tiers import tier_markers
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -77,8 +77,7 @@ def test_pr_workflow_graph() -> None:
     # The hosted runner is a non-root user with sudo: the script runs every tier, root-only ones via sudo.
     ci_test = (ROOT / "scripts" / "ci-test.sh").read_text()
     # Every tier runs: the first run leaves out every marked tier, and each marker has its own run.
-    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    markers = {m.split(":")[0] for m in pytest_options["markers"]}
+    markers = set(tier_markers(ROOT))
     first, *others = re.findall(r'pytest .*-m ("[^"]*"|\S+)', ci_test)
     assert set(re.findall(r"not (\w+)", first)) == markers, first
     assert set(re.findall(r"\w+", " ".join(others))) - {"or"} == markers, others
