@@ -223,12 +223,7 @@ def pytest_configure(config: pytest.Config) -> None:
     in_process.install(config)
 
 
-KUBERNETES_API_GROUPS = (
-    *("core.v1", "apps.v1", "networking.v1", "policy.v1", "autoscaling.v2", "meta.v1"),
-    # Loaded by the SDK with the kinds above, for their aliases to older API versions.
-    *("autoscaling.v1", "autoscaling.v2beta1", "autoscaling.v2beta2", "policy.v1beta1"),
-    *("networking.v1alpha1", "networking.v1beta1"),
-)
+KUBERNETES_API_GROUPS = ("core.v1", "apps.v1", "networking.v1", "policy.v1", "autoscaling.v2", "meta.v1")
 PROGRAM_MODULES = (
     *(f"pulumi_kubernetes.{group}" for group in KUBERNETES_API_GROUPS),
     "pulumi_docker",  # the dev stack builds its images
