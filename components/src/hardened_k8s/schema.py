@@ -11,6 +11,7 @@ package resources and every error of an object is reported.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,37 @@ def _path(parts: Iterable[Any]) -> str:
     return out
 
 
+_MEMO_LIMIT = 4096
+_memo: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+def _object_errors(
+    validator: jsonschema.Draft202012Validator, schema_dir: str, obj: Mapping[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    """(path, message) of each error of ``obj``, sorted by path; remembered per object.
+
+    Validation is a pure function of the schema and the object, and the slowest part of a
+    check: an object seen before (by its canonical JSON, a twentieth of the cost) is not
+    validated again, as when one process renders several stacks that share objects. At most
+    :data:`_MEMO_LIMIT` objects are remembered; then the memo starts afresh.
+    """
+    try:
+        key = (schema_dir, json.dumps(obj, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):  # not plain JSON data: validated, not remembered
+        key = None
+    if key is not None and (known := _memo.get(key)) is not None:
+        return known
+    found = tuple(
+        (_path(error.absolute_path), error.message)
+        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    )
+    if key is not None:
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()
+        _memo[key] = found
+    return found
+
+
 def validate_objects(objs: Iterable[Mapping[str, Any]], kubernetes_version: str) -> list[SchemaError]:
     """Every strict-schema error of ``objs`` for ``kubernetes_version`` (``"1.31"``).
 
@@ -127,6 +159,8 @@ def validate_objects(objs: Iterable[Mapping[str, Any]], kubernetes_version: str)
                 )
             )
             continue
-        for error in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
-            errors.append(SchemaError(kind, name, _path(error.absolute_path), error.message))
+        errors.extend(
+            SchemaError(kind, name, path, message)
+            for path, message in _object_errors(validator, schema_dir, obj)
+        )
     return errors
