@@ -34,6 +34,21 @@ def test_wrong_type_is_named() -> None:
     assert "is not of type 'integer'" in errors[0].message
 
 
+def test_an_object_is_judged_by_its_content_each_time() -> None:
+    # Validation results are remembered by the object's content: the same errors for the
+    # same object, and an object changed after a check is checked again.
+    deployment = find(hardened_stack(), "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["securityContex"] = {}
+    first = validate_objects([deployment], "1.31")
+    assert [e.path for e in first] == ["spec.template.spec.containers[0]"]
+    assert validate_objects([deployment], "1.31") == first
+    del container["securityContex"]
+    assert validate_objects([deployment], "1.31") == []
+    container["securityContex"] = {}
+    assert validate_objects([deployment], "1.32") == first
+
+
 def test_agrees_with_kubernetes_validate() -> None:
     objs = hardened_stack()
     find(objs, "Service")["spec"]["bogus"] = 1
