@@ -36,7 +36,7 @@ def test_a_program_runs_on_a_stack_of_its_own() -> None:
     assert depths[0] < 60, depths
 
 
-def test_the_program_sees_the_callers_context_and_the_caller_the_runs_stack() -> None:
+def test_the_program_sees_the_callers_context_and_the_caller_the_runs_config_and_stack() -> None:
     MARK.set("set by the caller")
     seen: list[str] = []
 
@@ -44,8 +44,9 @@ def test_the_program_sees_the_callers_context_and_the_caller_the_runs_stack() ->
         seen.append(MARK.get())
         pulumi.CustomResource("test:index:Thing", "thing", {})
 
-    run = run_mocked(program, project="ctx", stack="one")
+    run = run_mocked(program, project="ctx", stack="one", config={"ctx:answer": "42"})
     assert seen == ["set by the caller"]
+    assert pulumi.Config("ctx").get_int("answer") == 42
     # The root stack resource the run made, as when the run used the caller's thread.
     root = settings.get_root_resource()
     assert root is not None

@@ -307,16 +307,17 @@ def run_mocked(
 ) -> ProgramRun:
     """Run ``program`` (any code that declares resources) on the mock engine, as a preview."""
     monitor = monitor or RecordingMonitor(RecordingMocks())
-    mocks = monitor.recording
-    # A fresh root stack per run: the SDK keeps one per process otherwise.
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
-    set_all_config(dict(config or {}), secret_keys or [])
 
     def body() -> None:
         program()
 
     def run() -> dict[str, Any]:
+        # A fresh root stack per run: the SDK keeps one per process otherwise.
+        settings.ROOT.set(None)
+        pulumi.runtime.set_mocks(
+            monitor.recording, project=project, stack=stack, preview=True, monitor=monitor
+        )
+        set_all_config(dict(config or {}), secret_keys or [])
         _sync_await(run_pulumi_func(body))
         root = settings.get_root_resource()
         exports = sorted(getattr(root, "outputs", {}).items())
@@ -333,9 +334,10 @@ def _on_fresh_stack(function: Callable[[], _T]) -> _T:
     The SDK records the call stack of every registration down to its first frame; called
     from deep inside another program (a test runner, say) that is mostly the caller's frames,
     and the capture is a sixth of a run's time. The new thread runs in a copy of this
-    thread's context (the config and mocks just set), with its event loop (which Outputs
-    made before the run belong to). The program itself runs in a task, which never hands
-    its context back to the caller, on one thread as on two.
+    thread's context, with its event loop (which Outputs made before the run belong to).
+    What ``function`` leaves in context variables (the SDK's config, its root stack) is set
+    here after, as if it had run on this thread; the program itself runs in a task, whose
+    context never reaches its caller on one thread or two.
     """
     loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
     context = contextvars.copy_context()
@@ -354,6 +356,8 @@ def _on_fresh_stack(function: Callable[[], _T]) -> _T:
     worker = threading.Thread(target=target, name="pulumi-program", daemon=True)
     worker.start()
     worker.join()
+    for variable, value in context.items():
+        variable.set(value)
     ok, value = outcome[0]
     if not ok:
         raise value
