@@ -305,7 +305,12 @@ def run_mocked(
     secret_keys: list[str] | None = None,
     monitor: RecordingMonitor | None = None,
 ) -> ProgramRun:
-    """Run ``program`` (any code that declares resources) on the mock engine, as a preview."""
+    """Run ``program`` (any code that declares resources) on the mock engine, as a preview.
+
+    The program runs on a thread of its own (see :func:`_on_fresh_stack`), in the caller's
+    context and event loop: code that needs the main thread, such as installing a signal
+    handler, cannot run in it.
+    """
     monitor = monitor or RecordingMonitor(RecordingMocks())
 
     def body() -> None:
