@@ -27,15 +27,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Every marker of pyproject.toml is a tier besides the unit tier (tests/tiers.py: tier_markers).
-_OPTIONS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-MARKERS = " and ".join(f"not {marker.split(':', 1)[0]}" for marker in _OPTIONS["markers"])
+sys.path.insert(0, str(ROOT))
+
+from tests.tiers import tier_markers  # noqa: E402 - the repository's root is on the path now
+
+MARKERS = " and ".join(f"not {marker}" for marker in tier_markers(ROOT))
 PATHS = ["tests/unit", "tests/policy"]
 COMMAND = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", MARKERS, *PATHS]
 """The unit tier exactly as the Makefile's ``unit`` target selects it."""
