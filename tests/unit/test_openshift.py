@@ -28,19 +28,19 @@ STACK = "prod"
 
 
 @pytest.fixture(scope="module")
-def openshift() -> tuple[str, Rendered]:
+def openshift() -> Rendered:
+    """The prod stack rendered with the OpenShift profile."""
     config = stack_file_config(STACK)
     config["securityProfile"] = OPENSHIFT
-    return STACK, Rendered(run_stack(STACK, config))
+    return Rendered(run_stack(STACK, config))
 
 
 def _pods(stack: Rendered) -> list[tuple[str, dict[str, Any]]]:
     return [(w["metadata"]["name"], w["spec"]["template"]["spec"]) for w in stack.pod_workloads()]
 
 
-def test_no_fixed_ids_and_still_non_root(openshift: tuple[str, Rendered]) -> None:
-    _, stack = openshift
-    pods = _pods(stack)
+def test_no_fixed_ids_and_still_non_root(openshift: Rendered) -> None:
+    pods = _pods(openshift)
     assert len(pods) == 3
     for name, spec in pods:
         context = spec["securityContext"]
@@ -55,9 +55,8 @@ def test_no_fixed_ids_and_still_non_root(openshift: tuple[str, Rendered]) -> Non
             assert sc["allowPrivilegeEscalation"] is False
 
 
-def test_dns_egress_goes_to_openshift_dns_on_5353(openshift: tuple[str, Rendered]) -> None:
-    _, stack = openshift
-    egress = stack.get("NetworkPolicy", "allow-dns")["spec"]["egress"]
+def test_dns_egress_goes_to_openshift_dns_on_5353(openshift: Rendered) -> None:
+    egress = openshift.get("NetworkPolicy", "allow-dns")["spec"]["egress"]
     assert egress == [
         {
             "to": [
@@ -71,35 +70,30 @@ def test_dns_egress_goes_to_openshift_dns_on_5353(openshift: tuple[str, Rendered
     ]
 
 
-def test_namespace_keeps_its_declared_psa_labels(openshift: tuple[str, Rendered]) -> None:
-    _, stack = openshift
-    (namespace,) = stack.all("Namespace")
+def test_namespace_keeps_its_declared_psa_labels(openshift: Rendered) -> None:
+    (namespace,) = openshift.all("Namespace")
     labels = namespace["metadata"]["labels"]
     assert labels["security.openshift.io/scc.podSecurityLabelSync"] == "false"
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_passes_schema_and_every_rule_of_its_profile(openshift: tuple[str, Rendered]) -> None:
-    name, stack = openshift
-    settings = replace(check_settings(ROOT, name), security_profile=OPENSHIFT)
-    checks = check(stack.objects, settings)
+def test_passes_schema_and_every_rule_of_its_profile(openshift: Rendered) -> None:
+    settings = replace(check_settings(ROOT, STACK), security_profile=OPENSHIFT)
+    checks = check(openshift.objects, settings)
     assert checks.schema_errors == ()
     assert checks.report.violations == (), format_report(checks.report)
     # Checked against the default profile instead, the missing ids are what fails.
-    default = check(stack.objects, check_settings(ROOT, name))
+    default = check(openshift.objects, check_settings(ROOT, STACK))
     assert {v.rule_id for v in default.report.violations} == {"HARD-005"}
 
 
-def test_default_profile_differs_only_where_the_profile_says(
-    openshift: tuple[str, Rendered], rendered: Any
-) -> None:
-    name, stack = openshift
-    default = rendered(name)
+def test_default_profile_differs_only_where_the_profile_says(openshift: Rendered, rendered: Any) -> None:
+    default = rendered(STACK)
 
     def by_name(objects: Rendered) -> dict[tuple[str, str], dict[str, Any]]:
         return {(o.manifest["kind"], o.manifest["metadata"]["name"]): o.manifest for o in objects.objects}
 
-    ours, theirs = by_name(stack), by_name(default)
+    ours, theirs = by_name(openshift), by_name(default)
     assert ours.keys() == theirs.keys()
     differing = {key for key in ours if ours[key] != theirs[key]}
     expected = {(w["kind"], w["metadata"]["name"]) for w in default.pod_workloads()}
