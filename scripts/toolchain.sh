@@ -4,7 +4,12 @@
 #   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4
 #   pulumi-language-yaml         github.com/pulumi/pulumi-yaml                (YAML programs)
 #   kube-apiserver, kube-controller-manager, kube-scheduler   k8s.io/kubernetes
+#   kubelet, kube-proxy, kubectl                             k8s.io/kubernetes (the real node)
 #   kwok                         sigs.k8s.io/kwok                            (fake nodes)
+#   coredns                      github.com/coredns/coredns                  (cluster DNS)
+#   kube-router                  github.com/cloudnativelabs/kube-router/v2   (NetworkPolicy)
+#   metrics-server               sigs.k8s.io/metrics-server                  (HPA metrics)
+#   traefik                      github.com/traefik/traefik/v3               (Ingress)
 # and install Debian's etcd-server. Idempotent: each binary is built once per version into
 # ${XDG_CACHE_HOME:-~/.cache}/hardened-k8s/toolchain/bin (override with TOOLCHAIN_DIR); with a
 # warm cache this takes seconds. Prints the bin directory on the last line.
@@ -28,6 +33,14 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 # The newest pulumi-yaml release the proxy serves whose engine (pulumi v3.257.0) is not newer
 # than PULUMI_VERSION; the proxy answers 403 for many other releases.
 YAML_VERSION="${YAML_VERSION:-v1.38.3}"
+# The real node's add-ons. kube-router v2.1.0 is the only release the proxy serves; it runs
+# only in the local test cluster (security advisories exist for it), never in anything shipped.
+COREDNS_VERSION="${COREDNS_VERSION:-v1.14.3}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
+# v3.7 replaces a module with a relative path the proxy cannot serve; v3.6.12's replaces are
+# published forks.
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
 
 CACHE="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardened-k8s/toolchain}"
 BIN="$CACHE/bin"
@@ -109,7 +122,7 @@ build_yaml_language() {
 }
 
 build_kubernetes() {
-    local bins=(kube-apiserver kube-controller-manager kube-scheduler) all=1 b
+    local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) all=1 b
     for b in "${bins[@]}"; do built "$b" "$KUBERNETES_VERSION" || all=0; done
     [ "$all" = 1 ] && return
     log "building ${bins[*]} $KUBERNETES_VERSION (k8s.io/kubernetes)"
@@ -150,6 +163,44 @@ build_kwok() {
     mark kwok "$KWOK_VERSION"
 }
 
+# go_install NAME MODULE/CMD VERSION: a module without replace directives, built as published.
+go_install() {
+    local name="$1" pkg="$2" version="$3"
+    built "$name" "$version" && return
+    log "building $name $version ($pkg)"
+    GOBIN="$BIN" go install -trimpath -ldflags "-s -w ${4:-}" "$pkg@$version"
+    mark "$name" "$version"
+}
+
+build_coredns() {
+    go_install coredns github.com/coredns/coredns "$COREDNS_VERSION"
+}
+
+build_kube_router() {
+    go_install kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router "$KUBE_ROUTER_VERSION" \
+        "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+}
+
+build_metrics_server() {
+    go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION"
+}
+
+# traefik's go.mod replaces three modules with published forks, which `go install mod@version`
+# refuses: build it as the main module of its own copy instead.
+build_traefik() {
+    built traefik "$TRAEFIK_VERSION" && return
+    log "building traefik $TRAEFIK_VERSION (github.com/traefik/traefik/v3)"
+    local src
+    src=$(copy_module github.com/traefik/traefik/v3 "$TRAEFIK_VERSION")
+    (
+        cd "$src"
+        go build -trimpath -o "$BIN/traefik" \
+            -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_VERSION" \
+            ./cmd/traefik
+    )
+    mark traefik "$TRAEFIK_VERSION"
+}
+
 # kwok simulates nothing without stages: take the module's own node and pod stages (node
 # initialisation, lease heartbeats, pods becoming ready and being deleted) as its config.
 kwok_stages() {
@@ -183,13 +234,18 @@ build_kubernetes_provider
 build_pulumi
 build_yaml_language
 build_kubernetes
+build_coredns
+build_kube_router
+build_metrics_server
+build_traefik
 
 log "done in $(( $(date +%s) - started ))s"
 "$BIN/pulumi" version | sed 's/^/  pulumi /' >&2
 echo "  pulumi-resource-kubernetes $(cat "$BIN/.pulumi-resource-kubernetes.version")" >&2
 echo "  pulumi-language-yaml $(cat "$BIN/.pulumi-language-yaml.version")" >&2
-for b in kube-apiserver kube-controller-manager kube-scheduler; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
+for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
 # First lines only, read to the end (head would close the pipe early: SIGPIPE under pipefail).
 "$BIN/kwok" --version 2>&1 | sed -n '1s/^/  /p' >&2
 etcd --version 2>&1 | sed -n '1s/^/  /p' >&2
+for b in coredns kube-router metrics-server traefik; do echo "  $b $(cat "$BIN/.$b.version")" >&2; done
 echo "$BIN"
