@@ -230,14 +230,14 @@ started=$(date +%s)
 install_etcd
 build_kwok
 kwok_stages
-build_kubernetes_provider
-build_pulumi
-build_yaml_language
 build_kubernetes
 build_coredns
 build_kube_router
 build_metrics_server
 build_traefik
+build_kubernetes_provider
+build_pulumi
+build_yaml_language
 
 log "done in $(( $(date +%s) - started ))s"
 "$BIN/pulumi" version | sed 's/^/  pulumi /' >&2

@@ -48,6 +48,7 @@ from hardened_k8s.render import Checks, RenderedObject, manifests, render_stack
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
 from . import in_process
+from .tiers import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -304,3 +305,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[Any]:
+    """The image tier's engine, registry and base image, one per session: the image tier
+    builds with it, and the cluster tier's real node pulls from its registry."""
+    from .image.engine import Harness, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        unavailable("image", "missing " + ", ".join(missing) + "; scripts/ci-image-deps.sh installs them")
+    if not os.environ.get("DOCKER_HOST") and os.geteuid() != 0:
+        unavailable("image", "starting dockerd and running debootstrap need root (or set DOCKER_HOST)")
+    with Harness() as h:
+        yield h

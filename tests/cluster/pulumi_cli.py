@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from .ingress import INGRESS_CLASS
 from .local import CONTEXT, toolchain_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,25 +124,34 @@ class ProjectStack:
         """``pulumi config rm [--path] key``."""
         self.stack.remove_config(key, path=path)
 
-    def use_local_cluster(self, secrets: dict[str, str]) -> dict[str, str]:
+    def use_local_cluster(
+        self, secrets: dict[str, str], images: dict[str, str] | None = None
+    ) -> dict[str, str]:
         """Point the stack at the local cluster, set its secrets and pin every image by digest.
 
-        Returns the image reference given to each service and the database.
+        ``images`` maps a service or database name to the ``repo@digest`` it runs (built and
+        pushed by the image harness, pulled by the real node); without it every image gets a
+        digest no registry serves, which only KWOK nodes "run". An exposed service's Ingress
+        gets the local Ingress controller's class. Returns the reference of each service and
+        the database.
         """
+        images = images or {}
         self.set("kubeContext", CONTEXT)
         for key, value in secrets.items():
             self.set(key, value, secret=True)
         registry = self.config("registry") or "quay.io/ecosystem-appeng"
         refs: dict[str, str] = {}
         for name, spec in (self.config("services") or {}).items():
-            ref = digest_ref(f"{registry}/{name}")
+            ref = images.get(name) or digest_ref(f"{registry}/{name}")
+            if images and "expose" in spec:
+                self.set(f"services.{name}.expose.ingressClassName", INGRESS_CLASS, path=True)
             if "build" in spec.get("image", {}):
                 self.remove(f"services.{name}.image.build", path=True)
             self.set(f"services.{name}.image.ref", ref, path=True)
             refs[name] = ref
         database = self.config("database")
         if database:
-            ref = digest_ref(f"{registry}/{database['name']}")
+            ref = images.get(database["name"]) or digest_ref(f"{registry}/{database['name']}")
             image = database.get("image")
             if isinstance(image, dict):
                 if "build" in image:

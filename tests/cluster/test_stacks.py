@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import statistics
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,15 +29,25 @@ from hardened_k8s.render import manifests
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from hardened_k8s_rules.policy import RULES
 
+from ..image.stack_images import Image
+from . import matrix, node
+from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
 from .local import LocalCluster
+from .mcp_client import Endpoint, call_tools
+from .podnet import PodNet, RequestStream, pod_net
 from .pulumi_cli import POLICY_PACK, ROOT, ProjectStack, PulumiEnv
 
 pytestmark = pytest.mark.cluster
 
 STACKS = tuple(stack_names(ROOT))
 """Every committed stack: one per ``Pulumi.<stack>.yaml``."""
+REAL_NODE_STACK = "dev"
+"""The stack deployed on the real node with the images the harness built; the others go to
+KWOK nodes, whose zones the production spread rules need."""
 TIMINGS = ROOT / "build" / "cluster-timings.json"
+MATRIX = ROOT / "build" / "traffic-matrix.txt"
+"""The observed traffic matrix of the real node, next to the model's verdict for each pair."""
 """Where the tier records how long each CLI operation took (README figures)."""
 
 
@@ -41,6 +57,7 @@ class Deployed:
 
     project: ProjectStack
     password: str
+    secrets: dict[str, str]
     refs: dict[str, str]
     rendered: list[dict[str, Any]]
     kube: Kube
@@ -113,12 +130,18 @@ def deployed(
     started = time.monotonic()
     project = ProjectStack(pulumi, stack, tmp_path_factory.mktemp(f"project-{stack}"))
     values = {key: secrets.token_urlsafe(18) for key in RENDER_ASSUMES_SECRETS}
-    refs = project.use_local_cluster(values)
+    real = stack == REAL_NODE_STACK
+    cluster.place(real=real)
+    images: dict[str, str] = {}
+    if real:
+        built: dict[str, Image] = request.getfixturevalue("stack_images")
+        images = node_image_refs(project, built)
+    refs = project.use_local_cluster(values, images)
     password = values["databasePassword"]
     rendered = [
         o.manifest for o in manifests(run_program(ROOT, stack, assume_secrets=RENDER_ASSUMES_SECRETS))
     ]
-    state = Deployed(project, password, refs, rendered, Kube(cluster))
+    state = Deployed(project, password, values, refs, rendered, Kube(cluster))
     state.timed("stack init + config", started)
     yield state
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
@@ -185,6 +208,359 @@ def test_each_workload_has_its_replicas_available(deployed: Deployed) -> None:
         assert live.get("status", {}).get("readyReplicas", 0) == live["spec"]["replicas"], live.get("status")
 
 
+# -- the real node (the dev stack only) ----------------------------------------------------------
+
+
+def real_node(test: Any) -> Any:
+    """A test of the stack on the real node: collected for :data:`REAL_NODE_STACK` only."""
+    test.real_node = True
+    return test
+
+
+def _pods(deployed: Deployed, workload: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in deployed.kube.list("v1", "Pod", deployed.namespace)
+        if p["metadata"]["labels"].get("app.kubernetes.io/name") == workload
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def _wait(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+
+
+@real_node
+def test_kubelet_runs_every_pod_by_digest_under_its_probes(deployed: Deployed) -> None:
+    workloads = deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet")
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        pods = _pods(deployed, name)
+        assert pods, f"{name}: no pod"
+        rendered = workload["spec"]["template"]["spec"]["containers"][0]
+        for pod in pods:
+            assert pod["spec"]["nodeName"] == node.NODE_NAME, pod["spec"].get("nodeName")
+            assert _ready(pod), f"{pod['metadata']['name']}: {pod['status'].get('conditions')}"
+            [status] = pod["status"]["containerStatuses"]
+            # The image containerd pulled is the digest the stack pinned (through the mirror).
+            assert status["imageID"].endswith(deployed.refs[name].rsplit("@", 1)[1]), status["imageID"]
+            assert status["started"] and status["ready"], status
+            [container] = pod["spec"]["containers"]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if probe in rendered:
+                    assert subset(rendered[probe], container[probe], f"{name}.{probe}") == []
+            # Ready within the startup budget kubelet enforced (failureThreshold x period).
+            startup = container.get("startupProbe")
+            if startup:
+                budget = startup["failureThreshold"] * startup["periodSeconds"]
+                started = _timestamp(status["state"]["running"]["startedAt"])
+                ready = _timestamp(
+                    next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")["lastTransitionTime"]
+                )
+                assert ready - started <= budget + 2, f"{name}: Ready {ready - started:.0f}s after start"
+
+
+def _timestamp(value: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@real_node
+def test_the_database_claim_is_bound_on_the_node(deployed: Deployed) -> None:
+    claims = deployed.kube.list("v1", "PersistentVolumeClaim", deployed.namespace)
+    assert claims, "no claim"
+    for claim in claims:
+        assert claim["status"]["phase"] == "Bound", claim["status"]
+        volume = deployed.kube.get("v1", "PersistentVolume", claim["spec"]["volumeName"])
+        assert volume is not None
+        terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert terms[0]["matchExpressions"][0]["values"] == [node.NODE_NAME]
+
+
+@real_node
+def test_pod_security_admission_refuses_an_unhardened_pod(deployed: Deployed) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "unhardened", "namespace": deployed.namespace},
+        "spec": {"containers": [{"name": "app", "image": deployed.refs[next(iter(deployed.refs))]}]},
+    }
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        deployed.kube.cluster.api("POST", f"/api/v1/namespaces/{deployed.namespace}/pods", pod)
+    body = json.loads(refused.value.read())
+    assert refused.value.code == 403, body
+    assert 'violates PodSecurity "restricted' in body["message"], body["message"]
+
+
+@pytest.fixture(scope="module")
+def probe(deployed: Deployed) -> PodNet:
+    """A pod in a namespace of its own, with no policy: any other tenant of the cluster."""
+    cluster = deployed.kube.cluster
+    for obj in matrix.probe_pod({"hardened-k8s.dev/test": "traffic"}, cluster.images["pause"]):
+        if (
+            deployed.kube.get(
+                obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")
+            )
+            is None
+        ):
+            cluster.apply(obj)
+    pod = _wait(
+        "the probe pod Ready",
+        lambda: [p for p in deployed.kube.list("v1", "Pod", matrix.PROBE) if _ready(p)],
+        120,
+    )[0]
+    return pod_net(pod)
+
+
+def _sources(deployed: Deployed, probe: PodNet) -> dict[str, PodNet]:
+    sources = {
+        w["metadata"]["name"]: pod_net(_pods(deployed, w["metadata"]["name"])[0])
+        for w in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet")
+    }
+    sources[matrix.PROBE] = probe
+    return sources
+
+
+@real_node
+def test_network_policies_allow_exactly_what_the_traffic_model_predicts(
+    deployed: Deployed, probe: PodNet
+) -> None:
+    sources = _sources(deployed, probe)
+    targets: list[matrix.Target] = []
+    for workload in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet"):
+        name = workload["metadata"]["name"]
+        ports = [
+            p["containerPort"]
+            for c in workload["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        ]
+        targets += [matrix.Target(name, "pod", sources[name].ip, port) for port in ports]
+    for service in deployed.rendered_of("Service"):
+        live = deployed.live(service)
+        assert live is not None
+        name = service["spec"]["selector"]["app.kubernetes.io/name"]
+        targets += [
+            matrix.Target(name, "service", live["spec"]["clusterIP"], p["port"])
+            for p in live["spec"]["ports"]
+        ]
+    started = time.monotonic()
+    observed = matrix.observe(sources, targets)
+    seconds = time.monotonic() - started
+    lines, wrong = [], []
+    for (source, target_name), outcome in sorted(observed.items()):
+        target = next(t for t in targets if str(t) == target_name)
+        if target.workload == source:
+            # A pod reaching itself through its Service is hairpinned by kube-proxy with the
+            # node's address, which no NetworkPolicy sees as the pod: not a policy question.
+            continue
+        expected = matrix.predicted(deployed.rendered, source, target)
+        connected = outcome == "connected"
+        lines.append(f"{source:28} -> {target_name:40} {outcome:12} model: {'allow' if expected else 'deny'}")
+        if connected != expected:
+            wrong.append(lines[-1])
+    MATRIX.parent.mkdir(exist_ok=True)
+    MATRIX.write_text(f"{len(lines)} pairs observed in {seconds:.2f}s\n" + "\n".join(lines) + "\n")
+    deployed.timings["traffic matrix pairs"] = len(lines)
+    deployed.timings["traffic matrix seconds"] = round(seconds, 2)
+    assert any(o == "connected" for o in observed.values()), "nothing connected at all"
+    assert not wrong, "observed traffic differs from the model:\n" + "\n".join(wrong)
+
+
+@real_node
+def test_dns_answers_only_through_the_cluster_dns(deployed: Deployed, probe: PodNet) -> None:
+    sources = _sources(deployed, probe)
+    database = deployed.project.config("database")["name"]
+    name = f"{database}.{deployed.namespace}.svc.cluster.local"
+    service = deployed.kube.get("v1", "Service", database, deployed.namespace)
+    assert service is not None
+    # A resolver that is not the cluster DNS: one answering in the probe's namespace.
+    other = probe.ip
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", probe.netns, sys.executable, "-c", _ECHO_DNS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        assert probe.resolve(other, name).get("rcode") == 0, "the other resolver itself does not answer"
+        for source, net in sources.items():
+            if source == matrix.PROBE:
+                continue
+            answer = net.resolve(node.CLUSTER_DNS, name)
+            assert answer.get("ips") == [service["spec"]["clusterIP"]], f"{source}: {answer}"
+            assert "error" in net.resolve(other, name), f"{source} got an answer from another resolver"
+    finally:
+        server.kill()
+        server.wait()
+
+
+_ECHO_DNS = r"""
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 53))
+while True:
+    data, peer = s.recvfrom(4096)
+    # The query echoed back as an empty NOERROR response.
+    s.sendto(data[:2] + bytes([0x81, 0x80]) + data[4:], peer)
+"""
+
+
+@pytest.fixture(scope="module")
+def mcp(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Endpoint:
+    """The MCP server through Traefik: its TLS Secret made with the test's own CA."""
+    cluster = deployed.kube.cluster
+    assert cluster.ingress is not None
+    [service] = [s for s in deployed.project.config("services").values() if "expose" in s]
+    expose = service["expose"]
+    pki = tmp_path_factory.mktemp("ingress-pki")
+    crt, key, ca = tls_certificate(pki, expose["host"])
+    secret = tls_secret(deployed.namespace, expose["tlsSecretName"], crt, key)
+    if deployed.kube.get("v1", "Secret", expose["tlsSecretName"], deployed.namespace) is None:
+        cluster.apply(secret)
+    return Endpoint(cluster.ingress.https_port, expose["host"], ca)
+
+
+def _psql(deployed: Deployed, sql: str) -> str:
+    """A query from the node to the database pod (node traffic, as kubelet's probes are)."""
+    database = deployed.project.config("database")
+    [pod] = _pods(deployed, database["name"])
+    result = subprocess.run(
+        [
+            "psql", "--no-psqlrc", "--tuples-only", "--no-align", "--set", "ON_ERROR_STOP=1",
+            "--host", pod["status"]["podIP"], "--port", "5432",
+            "--username", database["user"], "--dbname", database["database"], "--command", sql,
+        ],
+        env={**os.environ, "PGPASSWORD": deployed.password, "PGCONNECT_TIMEOUT": "5"},
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def _wait_ingress_serves(mcp: Endpoint, token: str) -> None:
+    def serves() -> bool:
+        try:
+            call_tools(mcp, token, [("list_products", {"limit": 1})])
+        except Exception:
+            return False
+        return True
+
+    _wait("Traefik routes the Ingress with its certificate", serves, 60)
+
+
+@real_node
+def test_mcp_client_through_the_ingress_changes_stock_in_postgresql(
+    deployed: Deployed, mcp: Endpoint
+) -> None:
+    token = deployed.secrets["authToken"]
+    _wait_ingress_serves(mcp, token)
+    sku = f"node-{int(time.time() * 1000)}"
+    (created, listed), _ = call_tools(
+        mcp,
+        token,
+        [
+            ("create_product", {"sku": sku, "name": "Widget", "price_cents": 1250, "quantity": 5}),
+            ("list_products", {"limit": 500}),
+        ],
+    )
+    assert created["sku"] == sku and created["quantity"] == 5
+    assert sku in [p["sku"] for p in listed]
+    (changed,), _ = call_tools(mcp, token, [("adjust_stock", {"product_id": created["id"], "delta": -3})])
+    assert changed["quantity"] == 2
+    assert _psql(deployed, f"SELECT quantity FROM products WHERE sku = '{sku}'") == "2"
+    # Latency through Traefik, the MCP server, the API and PostgreSQL: one bounded session.
+    _, timings = call_tools(mcp, token, [("list_products", {"limit": 10})] * 200)
+    q = statistics.quantiles(timings, n=100)
+    deployed.timings["mcp tool call p50 ms"] = round(q[49] * 1000, 1)
+    deployed.timings["mcp tool call p95 ms"] = round(q[94] * 1000, 1)
+
+
+@real_node
+def test_without_the_token_401_and_plain_http_gets_no_data(deployed: Deployed, mcp: Endpoint) -> None:
+    import asyncio
+
+    async def post(token: str | None) -> int:
+        async with mcp.client(token) as http:
+            response = await http.post(
+                mcp.url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                headers={"Accept": "application/json, text/event-stream"},
+            )
+            return response.status_code
+
+    assert asyncio.run(post(None)) == 401
+    assert asyncio.run(post("not-the-token")) == 401
+    cluster = deployed.kube.cluster
+    assert cluster.ingress is not None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{cluster.ingress.http_port}/mcp",
+        headers={"Host": mcp.host, "Authorization": f"Bearer {deployed.secrets['authToken']}"},
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as plain:
+        opener.open(request, timeout=10)
+    # Plain HTTP only redirects to HTTPS: no data from the service.
+    assert plain.value.code in (301, 302, 307, 308), plain.value.code
+    assert plain.value.headers["Location"].startswith("https://"), plain.value.headers["Location"]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _endpoints(deployed: Deployed, service: str) -> list[str]:
+    slices = deployed.kube.list("discovery.k8s.io/v1", "EndpointSlice", deployed.namespace)
+    return [
+        address
+        for s in slices
+        if s["metadata"]["labels"].get("kubernetes.io/service-name") == service
+        for e in s.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready")
+        for address in e["addresses"]
+    ]
+
+
+@real_node
+def test_database_pod_recreated_on_its_claim_and_readiness_follows(deployed: Deployed) -> None:
+    database = deployed.project.config("database")["name"]
+    api = next(n for n, s in deployed.project.config("services").items() if s.get("egressTo") == [database])
+    sku = f"keep-{int(time.time() * 1000)}"
+    _psql(deployed, f"INSERT INTO products (sku, name, price_cents, quantity) VALUES ('{sku}', 'Kept', 1, 7)")
+    [old] = _pods(deployed, database)
+    claim = old["spec"]["volumes"]
+    assert _endpoints(deployed, api), "the API has no ready endpoint to begin with"
+    deployed.kube.cluster.api(
+        "DELETE", f"/api/v1/namespaces/{deployed.namespace}/pods/{old['metadata']['name']}"
+    )
+    # The API's readiness needs the database: kubelet takes it out of its Service's endpoints.
+    _wait(
+        "the API out of its endpoints while the database is gone", lambda: not _endpoints(deployed, api), 90
+    )
+    new = _wait(
+        "the StatefulSet's new database pod Ready",
+        lambda: [
+            p
+            for p in _pods(deployed, database)
+            if p["metadata"]["uid"] != old["metadata"]["uid"] and _ready(p)
+        ],
+        180,
+    )[0]
+    assert new["spec"]["volumes"] == claim, "the new pod mounts another claim"
+    _wait("the API back in its endpoints", lambda: _endpoints(deployed, api), 90)
+    assert _psql(deployed, f"SELECT quantity FROM products WHERE sku = '{sku}'") == "7"
+
+
 @pytest.mark.parametrize("kind", ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"])
 def test_policy_objects_hold_what_was_rendered(deployed: Deployed, kind: str) -> None:
     objects = deployed.rendered_of(kind)
@@ -231,11 +607,33 @@ def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:
     assert result.change_summary.get(auto.OpType.UPDATE) == 1, result.change_summary
     before = deployed.kube.get("apps/v1", "Deployment", service, deployed.namespace)
     assert before is not None
+    stream = None
+    if deployed.project.name == REAL_NODE_STACK:
+        # On the real node the rollout happens under a bounded stream of requests from a
+        # client of the API (the MCP server's pod) through the API's Service.
+        client = next(
+            n for n, s in deployed.project.config("services").items() if service in s.get("egressTo", [])
+        )
+        address = deployed.kube.get("v1", "Service", service, deployed.namespace)["spec"]["clusterIP"]  # type: ignore[index]
+        port = deployed.project.config("services")[service]["port"]
+        stream = RequestStream(
+            pod_net(_pods(deployed, client)[0]),
+            f"http://{address}:{port}/products?limit=1",
+            seconds=600,
+            stop_file=str(deployed.project.workdir / "stream.stop"),
+        )
+        time.sleep(2)
     started = time.monotonic()
     deployed.stack.up(
         policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(deployed.project.policy_config())]
     )
     deployed.timed("up (one change)", started)
+    if stream is not None:
+        time.sleep(2)
+        outcomes = stream.finish()
+        deployed.timings["requests during the rollout"] = sum(outcomes.values())
+        assert set(outcomes) == {"200"}, f"requests failed during the rollout: {outcomes}"
+        assert outcomes["200"] > 20, outcomes
     after = deployed.kube.get("apps/v1", "Deployment", service, deployed.namespace)
     assert after is not None
     assert after["spec"]["strategy"]["type"] == "RollingUpdate"

@@ -7,28 +7,14 @@ they are skipped, except under CI (``CI`` set), where a missing tool is a failur
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from hardened_k8s.build import BuildSpec
 
-from ..tiers import unavailable
-from .engine import SERVICES, BuildResult, Harness, Service, git_revision, missing_tools
+from .engine import SERVICES, BuildResult, Harness, Service, git_revision
 from .engine import service_spec as make_spec
-
-
-@pytest.fixture(scope="session")
-def harness() -> Iterator[Harness]:
-    missing = missing_tools()
-    if missing:
-        unavailable("image", "missing " + ", ".join(missing) + "; scripts/ci-image-deps.sh installs them")
-    if not os.environ.get("DOCKER_HOST") and os.geteuid() != 0:
-        unavailable("image", "starting dockerd and running debootstrap need root (or set DOCKER_HOST)")
-    with Harness() as h:
-        yield h
 
 
 @dataclass(frozen=True)

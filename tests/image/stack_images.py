@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hardened_k8s.build import BuildSpec, build_spec
 
-from ..image.engine import BASE_IMAGE, REGISTRY, REPO_ROOT, SERVICES, Harness, registry_digest
+from .engine import BASE_IMAGE, REGISTRY, REPO_ROOT, SERVICES, Harness, registry_digest
 
 DATABASE_CONTEXT = REPO_ROOT / "database"
 DATABASE_IMAGE = "postgresql"

@@ -1,0 +1,235 @@
+"""What the real node runs besides the stacks: the sandbox image, cluster DNS and local storage.
+
+The sandbox (pause) and CoreDNS images are built ``FROM scratch`` around static binaries
+(Debian's catatonit, CoreDNS from the toolchain) by the image harness's engine and pushed to
+the local registry, so containerd pulls them by digest like every other image. CoreDNS runs as
+a Deployment in ``kube-system`` behind the ``kube-dns`` Service at :data:`node.CLUSTER_DNS`,
+the pods and port the rendered DNS egress rules name, under a restricted security context.
+Storage is a ``local`` StorageClass with pre-made PersistentVolumes on the node: the kubelet
+applies a pod's ``fsGroup`` to them as a provisioner's volumes would get it.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .node import CLUSTER_DNS, CLUSTER_DOMAIN, NODE_NAME, REGISTRY
+
+if TYPE_CHECKING:
+    from tests.image.engine import Harness
+
+
+IMAGES = f"{REGISTRY}/hardened-k8s"
+STORAGE_CLASS = "local"
+LOCAL_VOLUMES = 6
+"""PersistentVolumes on the real node, enough for the database claims of a stack and its tests."""
+DNS_LABELS = {"k8s-app": "kube-dns"}
+
+
+def _scratch_image(harness: Harness, name: str, files: dict[str, Path], entrypoint: list[str]) -> str:
+    """Build a ``FROM scratch`` image holding ``files`` (path in image -> host file), push it,
+    and return its ``repo@digest`` reference."""
+    buffer = io.BytesIO()
+    lines = ["FROM scratch"]
+    with tarfile.open(fileobj=buffer, mode="w") as context:
+        for target, source in files.items():
+            context.add(str(source), arcname=Path(target).name)
+            lines.append(f"COPY {Path(target).name} {target}")
+        lines.append("USER 65532:65532")
+        lines.append(f"ENTRYPOINT {entrypoint!r}".replace("'", '"'))
+        dockerfile = ("\n".join(lines) + "\n").encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        context.addfile(info, io.BytesIO(dockerfile))
+    buffer.seek(0)
+    repo = f"{IMAGES}/{name}"
+    harness.client.images.build(fileobj=buffer, custom_context=True, tag=f"{repo}:local", rm=True, pull=False)
+    digest = ""
+    for chunk in harness.client.api.push(repo, tag="local", stream=True, decode=True):
+        if "error" in chunk:
+            raise RuntimeError(f"push of {repo} failed: {chunk['error']}")
+        digest = (chunk.get("aux") or {}).get("Digest", digest)
+    if not digest:
+        raise RuntimeError(f"push of {repo} reported no digest")
+    return f"{repo}@{digest}"
+
+
+def build_images(harness: Harness, bin_dir: Path) -> dict[str, str]:
+    """The pause and CoreDNS images, pushed; ``{name: repo@digest}``."""
+    catatonit = shutil.which("catatonit")
+    if catatonit is None:
+        raise RuntimeError("catatonit is missing (Debian package catatonit)")
+    return {
+        # -P: catatonit as a pause process, reaping the sandbox's children.
+        "pause": _scratch_image(harness, "pause", {"/pause": Path(catatonit)}, ["/pause", "-P"]),
+        "coredns": _scratch_image(
+            harness,
+            "coredns",
+            {"/coredns": bin_dir / "coredns"},
+            ["/coredns", "-conf", "/etc/coredns/Corefile"],
+        ),
+    }
+
+
+COREFILE = f""".:53 {{
+    errors
+    health :8080
+    ready :8181
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 30
+    loop
+    reload
+}}
+"""
+"""Cluster names only: pods on this node have no route beyond the pod and Service networks."""
+
+
+def dns_objects(image: str) -> list[dict[str, Any]]:
+    """CoreDNS in ``kube-system``: its identity, read access, config, Deployment and Service."""
+    ns = "kube-system"
+    meta = {"name": "coredns", "namespace": ns}
+    security = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:coredns"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:coredns",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": ns}],
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"Corefile": COREFILE}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": DNS_LABELS},
+                "template": {
+                    "metadata": {"labels": DNS_LABELS},
+                    "spec": {
+                        "serviceAccountName": "coredns",
+                        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65532,
+                            "runAsGroup": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                            # Port 53 without a capability: a namespaced, safe sysctl.
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
+                        },
+                        "containers": [
+                            {
+                                "name": "coredns",
+                                "image": image,
+                                "ports": [
+                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                                ],
+                                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/ready", "port": 8181},
+                                    "periodSeconds": 2,
+                                },
+                                "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                                "resources": {
+                                    "requests": {"cpu": "20m", "memory": "32Mi"},
+                                    "limits": {"memory": "128Mi"},
+                                },
+                                "securityContext": security,
+                            }
+                        ],
+                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": ns, "labels": DNS_LABELS},
+            "spec": {
+                "clusterIP": CLUSTER_DNS,
+                "selector": DNS_LABELS,
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                ],
+            },
+        },
+    ]
+
+
+def storage_objects(directory: Path, nodes: list[str]) -> list[dict[str, Any]]:
+    """A ``local`` StorageClass (the default) and :data:`LOCAL_VOLUMES` volumes per node."""
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Delete",
+        }
+    ]
+    for node_name in nodes:
+        for i in range(LOCAL_VOLUMES):
+            path = directory / "volumes" / node_name / f"pv-{i}"
+            path.mkdir(parents=True, exist_ok=True)
+            term = {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}
+                ]
+            }
+            objects.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": f"{node_name}-pv-{i}"},
+                    "spec": {
+                        "capacity": {"storage": "10Gi"},
+                        "accessModes": ["ReadWriteOnce"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": STORAGE_CLASS,
+                        "local": {"path": str(path)},
+                        "nodeAffinity": {"required": {"nodeSelectorTerms": [term]}},
+                    },
+                }
+            )
+    return objects
