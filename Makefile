@@ -43,13 +43,13 @@ test: venv
 toolchain:
 	bash scripts/toolchain.sh >/dev/null
 
-## cluster / cluster-down: a local control plane with KWOK nodes in build/cluster (context
-## hardened-k8s-local; KUBECONFIG=build/cluster/kubeconfig.yaml)
+## cluster / cluster-down: the local cluster without a stack: control plane, the real node
+## and KWOK nodes in build/cluster (KUBECONFIG=build/cluster/kubeconfig.yaml; root)
 cluster: venv toolchain
-	$(BIN)/python -m tests.cluster.local start
+	$(BIN)/python -m tests.cluster start
 
 cluster-down: venv
-	$(BIN)/python -m tests.cluster.local stop
+	$(BIN)/python -m tests.cluster down
 
 ## cluster-test: only the cluster tier (real pulumi preview/up/destroy of every stack)
 cluster-test: venv toolchain
@@ -57,7 +57,7 @@ cluster-test: venv toolchain
 
 ## unit: the unit tier only: mock engine, policy and Containerfile checks, in this process (seconds)
 unit: venv
-	$(BIN)/python -m pytest -m "not image and not cluster and not e2e and not install and not tools" tests/unit tests/policy
+	$(BIN)/python -m pytest -m "not image and not cluster and not install and not tools" tests/unit tests/policy
 
 ## tools-test: only the tools tier: hadolint, actionlint, git, pip, the wheel builds, fresh
 ## interpreters, the policy analyzer and the component package, each a process of its own
@@ -79,16 +79,20 @@ image-deps:
 image-test: venv
 	$(BIN)/python -m pytest -m image tests/image
 
-## e2e-deps: the Debian packages the e2e tier needs on top of image-deps (podman, catatonit,
-## iproute2, postgresql-client) and podman's default ulimits (root or passwordless sudo)
-.PHONY: e2e-deps e2e
-e2e-deps:
-	bash scripts/ci-e2e-deps.sh
+## node-deps: the Debian packages the real node needs on top of image-deps (containerd, runc,
+## the CNI plugins, catatonit, conntrack, ipset, iptables, iproute2, postgresql-client)
+.PHONY: node-deps up down
+node-deps: image-deps
+	bash scripts/ci-node-deps.sh
 
-## e2e: only the end-to-end tier: build the three images, render dev with their digests and a
-## generated password, run it with podman kube play in a private network namespace
-e2e: venv
-	$(BIN)/python -m pytest -m e2e tests/e2e -s
+## up: build the images, start the local cluster with its real node and `pulumi up` STACK
+## (default dev) onto it; prints how to reach the MCP server through the Ingress (root)
+up: venv toolchain
+	$(BIN)/python -m tests.cluster up --stack $(or $(STACK),dev)
+
+## down: stop the cluster, its node, the image engine and registry; remove build/cluster
+down: venv
+	$(BIN)/python -m tests.cluster down
 
 ## bench-render: render scale (1-100 services) and the render against `cdk8s synth` of the same
 ## objects (needs Node 20 and npm; `npm ci` fills bench/cdk8s/node_modules); JSON in build/bench/

@@ -1,6 +1,6 @@
 """Deploying a stack onto the local cluster's real node: image references and TLS material.
 
-Shared by the cluster tier and ``python -m tests.cluster.local up``.
+Shared by the cluster tier and ``python -m tests.cluster up``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ CNI_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 FIX_LEFTOVERS = (
     "a local cluster still runs or was stopped without cleaning up; stop it with `make down`, "
-    "or clean the machine with `python -m tests.cluster.local clean`"
+    "or clean the machine with `python -m tests.cluster clean`"
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 

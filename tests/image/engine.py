@@ -215,7 +215,7 @@ _registry_lock_fd: int | None = None
 
 def _hold_registry() -> None:
     """Take the machine-wide registry lock for this process (re-entrant within it: the image
-    and e2e tiers of one session share one registry)."""
+    and cluster tiers of one session share one registry)."""
     global _registry_users, _registry_lock_fd
     if _registry_users == 0:
         fd = os.open(REGISTRY_LOCK, os.O_RDWR | os.O_CREAT, 0o600)

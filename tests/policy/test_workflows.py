@@ -81,7 +81,7 @@ def test_pr_workflow_graph() -> None:
     first, *others = re.findall(r'pytest .*-m ("[^"]*"|\S+)', ci_test)
     assert set(re.findall(r"not (\w+)", first)) == markers, first
     assert set(re.findall(r"\w+", " ".join(others))) - {"or"} == markers, others
-    assert "sudo -n" in ci_test and "sudo bash scripts/ci-e2e-deps.sh" in runs["test"]
+    assert "sudo -n" in ci_test and "sudo bash scripts/ci-node-deps.sh" in runs["test"]
     assert "make render" in runs["render-diff"] and "diff -ru" in runs["render-diff"]
     assert "GITHUB_STEP_SUMMARY" in runs["render-diff"]
     assert any(s["uses"].startswith("actions/upload-artifact@") for s in _uses(jobs["render-diff"]))

@@ -1,1 +1,0 @@
-"""End-to-end tier: the rendered stack run with podman kube play."""
