@@ -65,7 +65,7 @@ def pulumi(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Real-node tests (``@real_node``) run on the stack the real node carries only; for the
-    others they are deselected, not skipped."""
+    others they are deselected, not skipped. The fault tests run first of the session."""
     from .test_stacks import REAL_NODE_STACK
 
     kept, dropped = [], []
@@ -81,4 +81,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    # The fault tests change the machine and need it without a node: before any cluster starts.
+    first = [i for i in kept if i.path.name == "test_faults.py"]
+    items[:] = first + [i for i in kept if i.path.name != "test_faults.py"]

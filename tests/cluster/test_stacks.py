@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -301,6 +302,66 @@ def test_pod_security_admission_refuses_an_unhardened_pod(deployed: Deployed) ->
     body = json.loads(refused.value.read())
     assert refused.value.code == 403, body
     assert 'violates PodSecurity "restricted' in body["message"], body["message"]
+
+
+def _container_processes(pod: dict[str, Any]) -> list[int]:
+    """PIDs in the pod's containers (kubelet's cgroupfs layout: ``kubepods/[class/]pod<uid>/<id>``),
+    the sandbox's pause process excluded."""
+    uid = pod["metadata"]["uid"]
+    container_ids = {s["containerID"].split("//", 1)[1] for s in pod["status"]["containerStatuses"]}
+    pids: list[int] = []
+    for directory in Path("/sys/fs/cgroup/pids/kubepods").rglob(f"pod{uid}/*"):
+        if directory.name in container_ids:
+            pids += [int(p) for p in (directory / "cgroup.procs").read_text().split()]
+    return pids
+
+
+@real_node
+def test_containers_run_with_the_rendered_identity_and_no_secret_in_their_environment(
+    deployed: Deployed,
+) -> None:
+    for workload in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet"):
+        name = workload["metadata"]["name"]
+        pod_sc = workload["spec"]["template"]["spec"]["securityContext"]
+        [container] = workload["spec"]["template"]["spec"]["containers"]
+        sc = {**pod_sc, **container.get("securityContext", {})}
+        for pod in _pods(deployed, name):
+            pids = _container_processes(pod)
+            assert pids, f"{name}: no process found in the pod's cgroups"
+            for pid in pids:
+                status = Path(f"/proc/{pid}/status").read_text()
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                assert fields["Uid"].split() == [str(sc["runAsUser"])] * 4, f"{name}: Uid {fields['Uid']}"
+                assert fields["Gid"].split() == [str(sc["runAsGroup"])] * 4, f"{name}: Gid {fields['Gid']}"
+                for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+                    assert int(fields[cap].strip(), 16) == 0, f"{name}: {cap} {fields[cap].strip()}"
+                assert fields["NoNewPrivs"].strip() == "1", f"{name}: privilege escalation possible"
+                assert fields["Seccomp"].strip() == "2", f"{name}: no seccomp filter"
+                environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+                for value in deployed.secrets.values():
+                    assert value not in environ, f"{name}: a secret value is in the environment"
+
+
+@real_node
+def test_mcp_server_refuses_a_rebound_host_name(deployed: Deployed) -> None:
+    """Reached directly (from the node) with another Host or Origin, the MCP server refuses."""
+    [(name, service)] = [(n, s) for n, s in deployed.project.config("services").items() if "expose" in s]
+    [pod] = _pods(deployed, name)[:1]
+    url = f"http://{pod['status']['podIP']}:{service['port']}/mcp"
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    headers = {
+        "Authorization": f"Bearer {deployed.secrets['authToken']}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    for extra, refused in (
+        ({"Host": "attacker.example"}, (403, 421)),
+        ({"Host": service["expose"]["host"], "Origin": "https://attacker.example"}, (403,)),
+    ):
+        request = urllib.request.Request(url, data=body, headers={**headers, **extra}, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code in refused, (extra, caught.value.code)
 
 
 @pytest.fixture(scope="module")
