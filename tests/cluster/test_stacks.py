@@ -32,7 +32,7 @@ pytestmark = pytest.mark.cluster
 STACKS = tuple(stack_names(ROOT))
 """Every committed stack: one per ``Pulumi.<stack>.yaml``."""
 TIMINGS = ROOT / "build" / "cluster-timings.json"
-"""Where the tier records how long each CLI operation took (README figures)."""
+"""Where the tier records how long each CLI operation took (the figures of docs/cluster.md)."""
 
 
 @dataclass

@@ -320,7 +320,7 @@ def test_exposed_through_ingress_with_tls_only_from_the_controller(stack: Runnin
 
 
 def test_mcp_tool_call_latency(stack: RunningStack) -> None:
-    """200 tool calls in one session (a bounded loop); p50/p95 printed for the README."""
+    """200 tool calls in one session (a bounded loop); p50/p95 printed for docs/benchmarks.md."""
     calls = [("list_products", {"limit": 10})] * 200
     started = time.monotonic()
     timings = stack.cluster.call(lambda: _timed_calls(stack, calls), timeout=600)
