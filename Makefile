@@ -14,7 +14,7 @@ CONTAINERFILES := $(sort $(wildcard services/*/Containerfile database/Containerf
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt components/pyproject.toml rules/pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv render test unit lint image-deps image-test bench bench-render clean toolchain cluster cluster-down cluster-test
+.PHONY: venv render test unit lint docs image-deps image-test bench bench-render clean toolchain cluster cluster-down cluster-test
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +110,11 @@ bench: bench-render bench-unit
 	$(BIN)/python bench/policy_scale.py
 	$(BIN)/python bench/images.py
 
+## docs: the API reference of hardened_k8s and hardened_k8s_rules (pdoc) into build/docs/, and
+## docs/rules.md from the rule registry
+docs: venv
+	$(BIN)/python scripts/docs.py build
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -121,6 +126,8 @@ lint: venv
 	$(BIN)/hadolint --config .hadolint.yaml --failure-threshold warning $(CONTAINERFILES)
 	# Breaking changes to the library's public API need a major version bump (minor while 0.x).
 	$(BIN)/python scripts/api_check.py
+	# Every public name has a docstring, every cross-reference resolves, docs/rules.md is current.
+	$(BIN)/python scripts/docs.py check
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

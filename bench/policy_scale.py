@@ -3,7 +3,7 @@
 Each size is rendered once (``python -m hardened_k8s.render`` in a fresh process, on the
 same generated project as ``bench/render_scale.py``: N services in a call chain plus
 PostgreSQL, a production stack), the written objects are read back, and then only
-:func:`hardened_k8s.policy.evaluate` is timed over them in this process, best of
+:func:`hardened_k8s_rules.policy.evaluate` is timed over them in this process, best of
 ``--repeat``, split into the object rules and the stack-wide rules. Times are the process's
 CPU time (``time.process_time``), so other work on the machine does not count. Prints a
 markdown table; the last column is the time per service, flat when the policy grows linearly.

@@ -5,8 +5,8 @@ public API of the package (every module, class, function and attribute whose nam
 leading underscore) is loaded at that commit and in the working tree with griffe, and its
 breaking changes listed: removed names, removed or reordered parameters, parameters made
 required, changed defaults, changed base classes. The rules distribution
-(``hardened_k8s_rules``, ``rules/src``), whose modules ``hardened_k8s`` re-exports under their
-former names, is loaded beside it, so a name that moved there is not taken for a removal.
+(``hardened_k8s_rules``, ``rules/src``), whose modules ``hardened_k8s`` re-exported under their
+former names until 0.2.0, is loaded beside it, so that releases with those re-exports load.
 Semantic Versioning decides:
 
 * breaking changes need a major version bump over the baseline (while the major version is
@@ -16,6 +16,9 @@ Semantic Versioning decides:
 * ``hardened_k8s_rules.__version__`` and the ``hardened-k8s-rules==`` pin of
   ``components/pyproject.toml`` equal ``hardened_k8s.__version__`` (the two are released in
   lockstep, and that is the one place the version is decided).
+
+``--against REF`` compares with a git ref instead of the baseline file's commit (the release
+workflow passes the previous release's tag), the version read from ``REF`` itself.
 
 Exit status 0 when both hold, 1 with the breaking changes listed when not, 2 when the
 baseline cannot be read (a shallow clone lacks the commit: fetch the whole history).
@@ -81,6 +84,19 @@ def read_baseline() -> tuple[tuple[int, int, int], str]:
     return parse_version(version), commit
 
 
+def version_at(ref: str) -> tuple[int, int, int]:
+    """The ``__version__`` of ``hardened_k8s`` at the git ref ``ref``."""
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{ref}:{SOURCE}/{PACKAGE}/__init__.py"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    match = VERSION_RE.search(shown.stdout) if shown.returncode == 0 else None
+    if match is None:
+        raise SystemExit(f'error: no __version__ = "X.Y.Z" in {SOURCE}/{PACKAGE}/__init__.py at {ref}')
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
 def breaking_allowed(base: tuple[int, int, int], now: tuple[int, int, int]) -> bool:
     """Whether ``now`` is a major bump over ``base`` (a minor bump while the major is 0)."""
     if now[0] > base[0]:
@@ -98,7 +114,8 @@ def breaking_changes(old_ref: str, new_ref: str | None = None) -> list[str]:
 def load_api(ref: str | None) -> griffe.Object | griffe.Alias:
     """``hardened_k8s`` at ``ref`` (``None``: the working tree), loaded after the rules
     distribution at the same ref, when it exists there (from 0.2.0), so that the library's
-    re-exports of it (``from hardened_k8s_rules.policy import *``) expand to its names."""
+    re-exports of it at refs that had them (``from hardened_k8s_rules.policy import *``)
+    expand to its names."""
     modules, lines = griffe.ModulesCollection(), griffe.LinesCollection()
     loaded: griffe.Object | griffe.Alias | None = None
     for package in (RULES_PACKAGE, PACKAGE):
@@ -125,8 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="compare with this git ref (a release tag) instead of components/api-baseline.txt",
+    )
+    args = parser.parse_args(argv)
     base, commit = read_baseline()
+    if args.against is not None:
+        commit = args.against
     now = current_version()
     shown = ".".join(map(str, now))
     verify = subprocess.run(
@@ -139,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.against is not None:
+        base = version_at(commit)
     problems = []
     changes = breaking_changes(commit)
     if changes and not breaking_allowed(base, now):

@@ -22,7 +22,7 @@
 #
 # Versions: the Go module proxy reachable here serves only some versions of these modules, so
 # the pins below are the newest that it serves and that match the Python SDK pins as closely as
-# possible; README.md ("Cluster tier") lists the differences.
+# possible; docs/toolchain.md lists the differences.
 set -euo pipefail
 
 PULUMI_VERSION="${PULUMI_VERSION:-v3.259.0}"

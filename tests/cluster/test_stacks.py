@@ -47,9 +47,9 @@ REAL_NODE_STACK = "dev"
 """The stack deployed on the real node with the images the harness built; the others go to
 KWOK nodes, whose zones the production spread rules need."""
 TIMINGS = ROOT / "build" / "cluster-timings.json"
+"""Where the tier records how long each CLI operation took (the figures of docs/cluster.md)."""
 MATRIX = ROOT / "build" / "traffic-matrix.txt"
 """The observed traffic matrix of the real node, next to the model's verdict for each pair."""
-"""Where the tier records how long each CLI operation took (README figures)."""
 
 
 @dataclass

@@ -32,9 +32,9 @@ CHECK = textwrap.dedent(
         ServiceImageArgs, SslMode, StackConfig,
     )
     from hardened_k8s.mock_engine import run_mocked
-    from hardened_k8s.policy.rules import RULES as FORMER_PATH
     from hardened_k8s_rules.policy.rules import RULES
-    assert RULES and FORMER_PATH is RULES
+    assert RULES
+    assert importlib.util.find_spec("hardened_k8s.policy") is None  # 0.1's path, dropped in 0.2.0
 
     ref = "quay.io/org/app@sha256:" + "a" * 64
     args = HardenedServiceArgs(namespace="shop", image=ref, port=8000, autoscaling={"max_replicas": 4})

@@ -1,8 +1,8 @@
 """Where the policy sits: what it imports, what imports it, and its registry of rules.
 
-The policy is the ``hardened-k8s-rules`` distribution (``rules/``); the library re-exports its
-modules under their former names. The import checks run in a fresh interpreter each, since
-this test process has long loaded everything.
+The policy is the ``hardened-k8s-rules`` distribution (``rules/``), imported under that name
+only (0.2.0 dropped the library's re-exports of 0.1's paths). The import checks run in a fresh
+interpreter each, since this test process has long loaded everything.
 """
 
 from __future__ import annotations
@@ -184,25 +184,29 @@ def _rules_modules() -> list[str]:
     return sorted(info.name.removeprefix("hardened_k8s_rules.") for info in found)
 
 
-def test_every_rules_module_keeps_its_former_library_name() -> None:
-    """``hardened_k8s.<module>`` holds the very objects of ``hardened_k8s_rules.<module>``.
+FORMER_PATHS = ["controls", "exemptions", "models", "profiles", "policy", "policy.rules.network"]
+"""Import paths of 0.1 that re-exported the rules distribution until 0.2.0 dropped them."""
 
-    The public names of each rules module (``__all__``, else those it defines), one for one,
-    so a program or a type check importing a former path sees no removal.
-    """
-    modules = _rules_modules()
-    assert {"controls", "exemptions", "models", "profiles", "policy", "policy.rules.network"} <= set(modules)
-    for name in modules:
-        moved = importlib.import_module(f"hardened_k8s_rules.{name}")
-        former = importlib.import_module(f"hardened_k8s.{name}")
-        public = getattr(moved, "__all__", None) or [
-            attr
-            for attr, value in vars(moved).items()
-            if not attr.startswith("_") and getattr(value, "__module__", moved.__name__) == moved.__name__
-        ]
-        assert public, name
-        for attr in public:
-            assert getattr(former, attr, None) is getattr(moved, attr), f"hardened_k8s.{name}.{attr}"
+
+@pytest.mark.parametrize("name", FORMER_PATHS)
+def test_the_rules_are_no_longer_reexported_under_their_former_library_name(name: str) -> None:
+    """``hardened_k8s.<module>`` is gone; the module lives in ``hardened_k8s_rules`` alone."""
+    assert name in _rules_modules()
+    assert importlib.import_module(f"hardened_k8s_rules.{name}")
+    with pytest.raises(ModuleNotFoundError, match=f"hardened_k8s.{name.split('.')[0]}"):
+        importlib.import_module(f"hardened_k8s.{name}")
+
+
+def test_the_library_has_no_module_of_the_rules_distribution() -> None:
+    """No module of ``hardened_k8s`` shares a name with one of ``hardened_k8s_rules``."""
+    import hardened_k8s
+
+    library = {
+        info.name.removeprefix("hardened_k8s.")
+        for info in pkgutil.walk_packages(hardened_k8s.__path__, prefix="hardened_k8s.")
+    }
+    assert library, "the library's modules were not found"
+    assert library & set(_rules_modules()) == set()
 
 
 def test_rules_follow_the_shared_id_list() -> None:

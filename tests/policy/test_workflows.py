@@ -52,7 +52,7 @@ def test_actionlint() -> None:
         if os.environ.get("CI"):
             pytest.fail("actionlint is not installed (pip install -r requirements-dev.txt)")
         pytest.skip("actionlint is not installed; pip install -r requirements-dev.txt")
-    assert [f.name for f in FILES] == ["deploy.yml", "pr.yml"]
+    assert [f.name for f in FILES] == ["deploy.yml", "pr.yml", "release.yml"]
     result = subprocess.run(
         [binary, "-no-color", *map(str, FILES)], capture_output=True, text=True, timeout=60
     )
@@ -259,3 +259,38 @@ def test_the_secret_check_catches_a_leak(change: Callable[[dict[str, Any]], obje
     change(workflows["pr.yml"])
     found = pull_request_secret_problems(workflows)
     assert any(problem in p for p in found), found
+
+
+def _runs(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job.get("steps", []))
+
+
+def test_release_workflow_checks_then_publishes_with_trusted_publishing() -> None:
+    """A version tag alone starts it; the checks run before anything is built or published,
+    and PyPI gets an OIDC token, never a stored one."""
+    release = _load("release.yml")
+    assert release["on"] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
+    assert release["permissions"] == {"contents": "read"}
+    jobs = release["jobs"]
+    assert set(jobs) == {"build", "pypi", "github-release"}
+    build = jobs["build"]
+    checkout = _uses(build)[0]
+    assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["fetch-depth"] == 0
+    steps = _runs(build)
+    order = [
+        'scripts/release_check.py check --tag "$GITHUB_REF_NAME"',
+        'scripts/release_check.py compat --tag "$GITHUB_REF_NAME"',
+        "pip wheel --no-deps --wheel-dir dist/pypi ./rules ./components",
+        'scripts/release_check.py package --tag "$GITHUB_REF_NAME"',
+    ]
+    assert [steps.find(s) for s in order] == sorted(steps.find(s) for s in order) and -1 not in [
+        steps.find(s) for s in order
+    ], steps
+    pypi = jobs["pypi"]
+    assert pypi["needs"] == "build" and pypi["environment"] == "pypi"
+    assert pypi["permissions"] == {"id-token": "write"}
+    publish = [s for s in _uses(pypi) if s["uses"].startswith("pypa/gh-action-pypi-publish@")]
+    assert len(publish) == 1 and set(publish[0]["with"]) == {"packages-dir"}
+    assert jobs["github-release"]["needs"] == ["build", "pypi"]
+    assert jobs["github-release"]["permissions"] == {"contents": "write"}
+    assert "secrets." not in json.dumps(release), "the release workflow needs no stored secret"

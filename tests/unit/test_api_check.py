@@ -52,3 +52,15 @@ def test_finds_the_removed_parameter_between_two_real_commits() -> None:
         "HardenedService.__init__(secret_env)" in c and "Parameter was removed" in c for c in changes
     ), changes
     assert any("SecretEnv" in c and "removed" in c for c in changes), changes
+
+
+@pytest.mark.tools
+def test_against_a_ref_reads_that_refs_version_and_compares_with_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--against`` (the release workflow's previous tag) takes base version and API from the ref."""
+    _, baseline = api_check.read_baseline()
+    assert api_check.version_at(baseline) == (0, 1, 0)
+    assert api_check.main(["--against", baseline]) == 0
+    assert "against 0.1.0" in capsys.readouterr().out
+    assert api_check.main(["--against", "no-such-ref-" + "0" * 8]) == 2

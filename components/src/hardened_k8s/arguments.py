@@ -105,6 +105,7 @@ class ArgsCheck:
     def __init__(self, component: str, name: str) -> None:
         self._owner = f"{component} {name!r} args"
         self.problems: list[tuple[str, str]] = []
+        """``(field path, message)`` pairs recorded so far."""
 
     def add(self, path: str, message: str) -> None:
         """Record a problem of the field at ``path`` (``autoscaling.min_replicas``)."""

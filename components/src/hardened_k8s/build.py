@@ -32,13 +32,21 @@ class BuildSpec:
     """
 
     context: str
+    """Build context directory; the Containerfile and ``COPY`` sources are relative to it."""
     containerfile: str
+    """Path of the Containerfile, relative to ``context``."""
     target: str
+    """Stage to build (``runtime`` for the services)."""
     platform: str
+    """Target platform, e.g. ``linux/amd64``."""
     repository: str
+    """Image repository without a tag, e.g. ``quay.io/ecosystem-appeng/store-inventory``."""
     tags: tuple[str, ...]
+    """Tags pushed under ``repository``; the first is the immutable ``sha-<rev>`` tag."""
     build_args: Mapping[str, str] = field(default_factory=dict)
+    """``--build-arg`` values (``VERSION``, ``REVISION``, ``SOURCE`` and the service's own). Default none."""
     cache_from: tuple[str, ...] = ()
+    """Images whose inline BuildKit cache the build reuses. Default none."""
 
     @property
     def primary_ref(self) -> str:

@@ -67,6 +67,7 @@ class ConfigError(Exception):
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
+        """``(key path, message)`` pairs, in the order they were found."""
         super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MANAGED_BY = "pulumi"
+"""Value of ``app.kubernetes.io/managed-by`` on every object the components declare."""
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,15 @@ class Labels:
     """
 
     name: str
+    """``app.kubernetes.io/name``: the application, part of the selector."""
     instance: str
+    """``app.kubernetes.io/instance``: this deployment of it, part of the selector."""
     version: str
+    """``app.kubernetes.io/version``; kept out of the selector so a release keeps its pods."""
     component: str
+    """``app.kubernetes.io/component``, e.g. ``server`` or ``database``."""
     part_of: str
+    """``app.kubernetes.io/part-of``: the system the workload belongs to."""
 
     @property
     def selector(self) -> dict[str, str]:

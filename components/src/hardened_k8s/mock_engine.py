@@ -63,14 +63,23 @@ class Registration:
     """One resource as the program registered it."""
 
     urn: str
+    """The resource's URN as the engine made it."""
     type: str
+    """Type token, e.g. ``kubernetes:apps/v1:Deployment``."""
     name: str
+    """Logical (Pulumi) name of the resource."""
     inputs: dict[str, Any]
+    """Inputs as the provider received them (secrets unwrapped)."""
     parent: str
+    """URN of the parent resource (the stack for top-level resources)."""
     provider: str = ""
+    """Provider reference (``urn::id``) when one was given explicitly. Default empty."""
     protect: bool = False
+    """Whether ``protect`` was set. Default false."""
     retain_on_delete: bool = False
+    """Whether ``retain_on_delete`` was set. Default false."""
     depends_on: list[str] = field(default_factory=list)
+    """URNs the registration depends on. Default none."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -112,10 +121,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.recording = mocks
+        """The mocks that saw each registration's inputs."""
         self.registrations: list[Registration] = []
+        """Every resource registered, in order (the stack itself left out)."""
         self.component_outputs: dict[str, dict[str, Any]] = {}
+        """What each component passed to ``register_outputs``, by URN."""
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Register as the SDK's mock monitor does, and record the registration."""
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             last = self.recording.last
@@ -136,6 +149,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Record a component's outputs, then register them as the SDK's mock monitor does."""
         _ensure_event_loop()  # type: ignore[no-untyped-call]
         self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
@@ -146,9 +160,13 @@ class ProgramRun:
     """What one run of a program registered and exported."""
 
     project: str
+    """Pulumi project name the program ran as."""
     stack: str
+    """Stack name the program ran as."""
     registrations: list[Registration]
+    """Every resource registered, in registration order."""
     outputs: dict[str, Any]
+    """The stack's exports (``pulumi.export``), resolved."""
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """What each component passed to ``register_outputs``, by URN."""
 
@@ -157,6 +175,7 @@ class ProgramRun:
         return [r for r in self.registrations if r.is_kubernetes_object]
 
     def by_urn(self) -> dict[str, Registration]:
+        """Every registration, by URN."""
         return {r.urn: r for r in self.registrations}
 
 

@@ -19,6 +19,7 @@ from .inputs import SecurityProfile
 from .tokens import type_token, with_former_type
 
 PSA_LEVEL = "restricted"
+"""Pod Security Admission level the namespace enforces, audits and warns at."""
 
 OPENSHIFT_LABEL_SYNC = "security.openshift.io/scc.podSecurityLabelSync"
 """OpenShift rewrites a namespace's PSA labels to match its SCCs unless this label is "false"."""

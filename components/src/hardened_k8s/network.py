@@ -13,6 +13,7 @@ from hardened_k8s_rules.profiles import CLUSTER_DNS, DEFAULT_PROFILE, SecurityPr
 from .inputs import PeerArgs
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""Label Kubernetes sets on every namespace to its name; NetworkPolicy peers select namespaces by it."""
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,11 @@ class Peer:
     """A workload on the other side of an allowed connection: its pod selector and port."""
 
     name: str
+    """Name of the peer workload (its Service name)."""
     selector: Mapping[str, str]
+    """Pod labels that select the peer's pods."""
     port: int
+    """Port the connection goes to."""
 
     def args(self) -> PeerArgs:
         """This peer as a component's :class:`~hardened_k8s.inputs.PeerArgs`."""
@@ -44,8 +48,8 @@ def default_deny() -> k8s.networking.v1.NetworkPolicySpecArgs:
 def dns_egress(profile: SecurityProfile = DEFAULT_PROFILE) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """Let every pod of the namespace resolve names through the cluster DNS, UDP and TCP.
 
-    The DNS pods of ``profile`` (:data:`profiles.CLUSTER_DNS`): kube-dns in ``kube-system`` on
-    53 by default, the DNS operator's pods in ``openshift-dns`` on 5353 on OpenShift.
+    The DNS pods of ``profile`` (:data:`hardened_k8s_rules.profiles.CLUSTER_DNS`): kube-dns in
+    ``kube-system`` on 53 by default, the DNS operator's pods in ``openshift-dns`` on 5353 on OpenShift.
     """
     dns = CLUSTER_DNS[profile]
     return k8s.networking.v1.NetworkPolicySpecArgs(

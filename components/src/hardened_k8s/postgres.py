@@ -29,8 +29,11 @@ from .labels import Labels
 from .tokens import type_token, with_former_type
 
 PORT = 5432
+"""Port PostgreSQL listens on, and its Services' port."""
 PORT_NAME = "postgres"
+"""Name of that port in the container and the Services."""
 DATA_DIR = "/var/lib/postgresql/data"
+"""Mount path of the data volume (``PGDATA`` lives below it)."""
 URL_KEY = "DATABASE_URL"
 """Key of the connection-URL Secret; clients get it as a file, named by ``DATABASE_URL_FILE``."""
 PASSWORD_KEY = "password"
@@ -38,7 +41,7 @@ PASSWORD_KEY = "password"
 PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
 """Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile``."""
 CREDENTIALS_VOLUME = "credentials"
-"""Secret volume of the server's password, mounted read-only under :data:`pod.SECRETS_DIR`."""
+"""Secret volume of the server's password, mounted read-only under :data:`~hardened_k8s.pod.SECRETS_DIR`."""
 
 STARTUP_ALLOWANCE_SECONDS = 120
 """First start runs initdb on an empty volume, which is slow on network storage."""

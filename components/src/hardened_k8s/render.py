@@ -53,10 +53,13 @@ class RenderedObject:
     """One Kubernetes object ready to write: its manifest and the file it goes to."""
 
     registration: Registration
+    """The registration the object was declared by."""
     manifest: dict[str, Any]
+    """The object as written, secrets redacted."""
 
     @property
     def filename(self) -> str:
+        """File name under ``build/<stack>/``: ``<kind>-<name>.yaml``."""
         kind = str(self.manifest["kind"]).lower()
         return f"{kind}-{self.manifest['metadata']['name']}.yaml"
 
@@ -222,9 +225,13 @@ class CheckSettings:
     """What the checks need from a stack file: schema version, production, exemptions, profile."""
 
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    """``kubernetesVersion``: the schema version objects are validated against. Default 1.31."""
     production: bool = False
+    """``production``: also run the production-only rules. Default false."""
     exemptions: tuple[Exemption, ...] = ()
+    """``policyExemptions`` of the stack. Default none."""
     security_profile: SecurityProfile = DEFAULT_PROFILE
+    """``securityProfile``: which profile's rules run. Default ``restricted``."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,9 @@ class Checks:
     """Schema errors and the policy report of one render."""
 
     schema_errors: tuple[SchemaError, ...]
+    """Every schema violation found, empty when every object is valid."""
     report: Report
+    """The policy report over every object."""
 
     @property
     def failed(self) -> bool:
@@ -240,6 +249,7 @@ class Checks:
         return bool(self.schema_errors) or self.report.failed
 
     def text(self) -> str:
+        """The schema errors and the policy report, as the render prints them."""
         lines = [f"Schema ({len(self.schema_errors)} errors):"]
         lines += [f"  {error}" for error in self.schema_errors] or ["  every object is valid"]
         return "\n".join([*lines, "", format_report(self.report)])
@@ -281,8 +291,8 @@ def render_stack(
     """Run, check, print the summary and the report, and write ``out_root/<stack>/``.
 
     Files are written only when the stack passes the schema and every mandatory rule;
-    otherwise, as on invalid configuration (:class:`ConfigError`) or objects declared twice
-    (:class:`RenderError`), ``out_root/<stack>/`` is removed, so nothing that looks
+    otherwise, as on invalid configuration (:class:`~hardened_k8s.config.ConfigError`) or
+    objects declared twice (:class:`RenderError`), ``out_root/<stack>/`` is removed, so nothing that looks
     deployable is left from this render or an earlier one.
     """
     with paused_gc():
@@ -337,6 +347,7 @@ def _sets(stack_file: dict[str, Any], key: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hardened_k8s.render``: render each ``--stack``; the exit status is the worst one."""
     parser = argparse.ArgumentParser(prog="python -m hardened_k8s.render", description=__doc__)
     parser.add_argument("--stack", action="append", required=True, help="stack to render (repeatable)")
     parser.add_argument("--project-dir", type=Path, default=Path("."), help="Pulumi project (default .)")

@@ -35,10 +35,13 @@ class SchemaError:
     """One schema violation of one object."""
 
     kind: str
+    """Kind of the object."""
     name: str
+    """``metadata.name`` of the object."""
     path: str
     """Dotted field path (``spec.template.spec.containers[0].bogus``); empty for the root."""
     message: str
+    """What the schema refuses, as the validator says it."""
 
     def __str__(self) -> str:
         where = f"{self.kind}/{self.name}"

@@ -78,7 +78,7 @@ def stack_build_spec(
     """What ``image.build`` of ``name`` in a stack builds: its build with the stack's registry,
     platform and source, tagged ``sha-<revision>`` and ``version``.
 
-    The one place a stack's image parameters are put together, for :class:`ServiceSystem`
+    The one place a stack's image parameters are put together, for :class:`~hardened_k8s.system.ServiceSystem`
     and for anything that builds the same images outside ``pulumi up``.
     """
     return image_build_spec(

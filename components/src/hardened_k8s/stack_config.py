@@ -2,7 +2,7 @@
 
 This is the edge where the program meets configuration: it runs before any resource is
 registered, so bad config stops ``pulumi preview``/``up`` (and the offline render) with
-one :class:`ConfigError` naming every bad key, and nothing half-deployed.
+one :class:`~hardened_k8s.config.ConfigError` naming every bad key, and nothing half-deployed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ secrets provider); the render never needs a secret's value, only that it is a se
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
-    """A :class:`ConfigError` that Pulumi prints as a plain message, without a traceback."""
+    """A :class:`~hardened_k8s.config.ConfigError` that Pulumi prints as a plain message,
+    without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,11 @@ class StackSecrets:
     """Secret config values, each a secret ``Output`` (never a plain string)."""
 
     database_password: pulumi.Output[str] | None = None
+    """``databasePassword``; ``None`` when unset."""
     registry_password: pulumi.Output[str] | None = None
+    """``registryPassword``; ``None`` when unset (the build machine's login is used)."""
     auth_token: pulumi.Output[str] | None = None
+    """``authToken``; ``None`` when unset."""
 
 
 def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[StackConfig, StackSecrets]:

@@ -39,7 +39,7 @@ class ServiceSystem(pulumi.ComponentResource):
     NetworkPolicy admits its callers on its port and lets it reach what it names, and the
     database admits exactly the services that name it in ``egressTo``. Those services get
     the database's URL as a file of its Secret, its path in ``DATABASE_URL_FILE``. Images
-    are built and pushed (:class:`ServiceImage`) or taken from ``image.ref``.
+    are built and pushed (:class:`~hardened_k8s.image.ServiceImage`) or taken from ``image.ref``.
 
     Pulumi children are ``f"{name}-namespace"``, ``f"{name}-{service}"``,
     ``f"{name}-{service}-image"`` and ``f"{name}-{database.name}"``.

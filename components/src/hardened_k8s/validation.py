@@ -26,10 +26,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
-    """Validate ``raw`` (camelCase keys, as in the stack file) into a :class:`StackConfig`.
+    """Validate ``raw`` (camelCase keys, as in the stack file) into a
+    :class:`~hardened_k8s.config.StackConfig`.
 
     ``root`` is the project directory that build contexts are relative to. Raises
-    :class:`ConfigError` listing every problem found.
+    :class:`~hardened_k8s.config.ConfigError` listing every problem found.
     """
     try:
         config = StackConfig.model_validate(dict(raw))
@@ -46,7 +47,8 @@ def parse_stack_config(raw: Mapping[str, Any], *, root: Path) -> StackConfig:
 
 
 def validate_model(model: type[M], raw: Any, *, path: str = "") -> M:
-    """Validate ``raw`` into ``model``, raising :class:`ConfigError` with key paths under ``path``.
+    """Validate ``raw`` into ``model``, raising :class:`~hardened_k8s.config.ConfigError` with
+    key paths under ``path``.
 
     For programs that take one library model (e.g. a ``ServiceSpec``) from their own config.
     """

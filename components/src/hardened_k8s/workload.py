@@ -62,7 +62,8 @@ def file_variable(name: str) -> str:
 
 
 def secret_directory(name: str) -> str:
-    """The directory under :data:`pod.SECRETS_DIR` the secret ``name`` is mounted at: ``database-url``."""
+    """The directory under :data:`~hardened_k8s.pod.SECRETS_DIR` the secret ``name`` is mounted
+    at: ``database-url``."""
     return name.lower().replace("_", "-")
 
 

@@ -9,8 +9,9 @@ configuration shares with it (:mod:`~hardened_k8s_rules.controls`,
 policy pack installs pulumi, pulumi-policy, pydantic and this, and no Kubernetes or Docker SDK.
 
 Importing this package loads nothing: the configuration models read the neutral modules
-without loading the rules. ``hardened-k8s`` requires exactly this version and re-exports every
-module under its former name (``hardened_k8s.policy``, ``hardened_k8s.controls`` ...).
+without loading the rules. ``hardened-k8s`` requires exactly this version; code that needs
+the rules imports them from here (the former ``hardened_k8s.policy``, ``hardened_k8s.controls``
+... paths were removed in 0.2.0).
 """
 
 __version__ = "0.2.0"

@@ -25,8 +25,11 @@ SecurityProfile = Literal["restricted", "openshift-restricted-v2"]
 """The profiles a stack can target (``securityProfile`` in the stack file)."""
 
 PROFILES: tuple[SecurityProfile, ...] = get_args(SecurityProfile)
+"""Every profile, ``restricted`` first."""
 DEFAULT_PROFILE: SecurityProfile = "restricted"
+"""The profile of a stack that names none."""
 OPENSHIFT: SecurityProfile = "openshift-restricted-v2"
+"""OpenShift's default SecurityContextConstraints."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class ClusterDns:
     namespace: str
     """Value of the namespace's ``kubernetes.io/metadata.name`` label."""
     pod_labels: Mapping[str, str]
+    """Labels of the DNS pods in that namespace."""
     ports: tuple[int, ...]
     """Ports of the DNS pods themselves (a NetworkPolicy sees traffic after the Service's DNAT)."""
 

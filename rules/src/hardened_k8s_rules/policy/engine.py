@@ -22,13 +22,21 @@ class Violation:
     """One problem one rule found on one object."""
 
     rule_id: str
+    """Id of the rule, e.g. ``HARD-001``."""
     kind: str
+    """Kind of the object."""
     namespace: str
+    """Namespace of the object; empty when cluster-scoped."""
     name: str
+    """``metadata.name`` of the object."""
     problem: str
+    """What is wrong, starting with the field path it is about."""
     severity: Severity
+    """``mandatory`` (fails the render and the preview) or ``advisory``."""
     title: str
+    """The rule's title."""
     fix: str
+    """What to change, from the rule."""
 
     @property
     def resource(self) -> str:
@@ -43,7 +51,9 @@ class ExemptedViolation:
     """A violation waived by an exemption, kept in the report with its reason."""
 
     violation: Violation
+    """The violation waived."""
     reason: str
+    """The exemption's reason, from the stack file."""
 
 
 @dataclass(frozen=True)
@@ -51,17 +61,22 @@ class Report:
     """Outcome of :func:`evaluate`; every tuple is sorted for deterministic output."""
 
     violations: tuple[Violation, ...]
+    """Violations no exemption covers, sorted."""
     exempted: tuple[ExemptedViolation, ...]
+    """Violations an exemption waived, with its reason."""
     unused_exemptions: tuple[Exemption, ...]
     """Exemptions that matched no finding: stale entries to remove from the stack file."""
     production: bool
+    """Whether the production-only rules ran."""
 
     @property
     def mandatory(self) -> tuple[Violation, ...]:
+        """The violations of mandatory rules: any of them fails the stack."""
         return tuple(v for v in self.violations if v.severity == "mandatory")
 
     @property
     def advisory(self) -> tuple[Violation, ...]:
+        """The violations of advisory rules, reported only."""
         return tuple(v for v in self.violations if v.severity == "advisory")
 
     @property

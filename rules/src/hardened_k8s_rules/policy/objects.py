@@ -107,10 +107,12 @@ def is_positive_int(value: Any) -> bool:
 
 
 def kind_of(obj: K8sObject) -> str:
+    """``kind`` of ``obj``; empty when missing."""
     return str(obj.get("kind") or "")
 
 
 def name_of(obj: K8sObject) -> str:
+    """``metadata.name`` of ``obj``; empty when missing."""
     return str(as_map(obj.get("metadata")).get("name") or "")
 
 
@@ -120,6 +122,7 @@ def namespace_of(obj: K8sObject) -> str:
 
 
 def labels_of(obj: K8sObject) -> Mapping[str, Any]:
+    """``metadata.labels`` of ``obj``; empty when missing."""
     return as_map(as_map(obj.get("metadata")).get("labels"))
 
 
@@ -136,22 +139,28 @@ class PodTemplate:
     path: str
     """Dotted path of the template (``spec.template``); empty for a bare Pod."""
     metadata: Mapping[str, Any]
+    """The template's (or Pod's) ``metadata``."""
     spec: Mapping[str, Any]
+    """The pod spec."""
 
     @property
     def spec_path(self) -> str:
+        """Dotted path of the pod spec, for messages."""
         return f"{self.path}.spec" if self.path else "spec"
 
     @property
     def metadata_path(self) -> str:
+        """Dotted path of the pod metadata, for messages."""
         return f"{self.path}.metadata" if self.path else "metadata"
 
     @property
     def labels(self) -> Mapping[str, Any]:
+        """The pod's labels; empty when none."""
         return as_map(self.metadata.get("labels"))
 
     @property
     def security_context(self) -> Mapping[str, Any]:
+        """The pod-level ``securityContext``; empty when unset."""
         return as_map(self.spec.get("securityContext"))
 
 
@@ -179,23 +188,28 @@ class Container:
     path: str
     """``spec.template.spec.containers[api]``: list field and container name."""
     spec: Mapping[str, Any]
+    """The container's spec."""
     field: str
     """``containers``, ``initContainers`` or ``ephemeralContainers``."""
 
     @property
     def name(self) -> str:
+        """The container's name; empty when missing."""
         return str(self.spec.get("name") or "")
 
     @property
     def security_context(self) -> Mapping[str, Any]:
+        """The container's ``securityContext``; empty when unset."""
         return as_map(self.spec.get("securityContext"))
 
     @property
     def sc_path(self) -> str:
+        """Dotted path of the container's ``securityContext``, for messages."""
         return f"{self.path}.securityContext"
 
 
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+"""The pod spec's container lists, in the order rules report them."""
 
 
 def containers(pod: PodTemplate, *fields: str) -> Iterator[Container]:
@@ -233,6 +247,8 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> 
 
 
 def selector_is_empty(selector: Mapping[str, Any]) -> bool:
+    """Whether a label selector has neither ``matchLabels`` nor ``matchExpressions``: it selects
+    everything."""
     return not as_map(selector.get("matchLabels")) and not as_list(selector.get("matchExpressions"))
 
 

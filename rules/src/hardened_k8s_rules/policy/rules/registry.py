@@ -39,8 +39,11 @@ class Rule:
     """A hardening control: what it asks, why, and how to fix a violation."""
 
     id: str
+    """Rule id (``PSS-*`` or ``HARD-*``), listed in ``controls.RULE_IDS``."""
     severity: Severity
+    """``mandatory`` (a violation fails the render and the preview) or ``advisory``."""
     title: str
+    """What the control asks for, in a few words."""
     message: str
     """Why the control matters, one or two sentences."""
     fix: str
@@ -58,6 +61,7 @@ class ObjectRule(Rule):
     kinds: frozenset[str]
     """Kinds the check applies to; others are skipped."""
     check: ObjectCheck = field(repr=False)
+    """Problems found in one object, each starting with its field path."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +73,7 @@ class StackRule(Rule):
     """
 
     check: StackCheck = field(repr=False)
+    """``(object, problem)`` pairs found across the stack."""
 
 
 def pod_check(body: PodCheck) -> ObjectCheck:

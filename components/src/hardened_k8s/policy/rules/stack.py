@@ -1,7 +1,0 @@
-"""Re-exports :mod:`hardened_k8s_rules.policy.rules.stack`, its home since 0.2.0.
-
-``hardened_k8s.policy.rules.stack`` keeps working for code that imports it: the names are the same
-objects, of the ``hardened-k8s-rules`` distribution.
-"""
-
-from hardened_k8s_rules.policy.rules.stack import *  # noqa: F403
