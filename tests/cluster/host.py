@@ -238,6 +238,32 @@ def create_bridge() -> None:
     Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1")
 
 
+def _shims(directories: tuple[Path, ...]) -> list[int]:
+    """containerd's shims for the node's pods: they leave containerd's process group and
+    outlive it. Those of a containerd under ``directories``, or with none given, of any
+    containerd but the system one (``/run/containerd``)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or not argv[0].endswith(b"containerd-shim-runc-v2") or b"k8s.io" not in argv:
+            continue
+        address = argv[argv.index(b"-address") + 1].decode() if b"-address" in argv else ""
+        ours = (
+            any(address.startswith(str(d.resolve()) + "/") for d in directories)
+            if directories
+            else address.endswith("/containerd/containerd.sock")
+            and not address.startswith("/run/containerd/")
+        )
+        if ours:
+            found.append(int(proc.name))
+    return found
+
+
 def _kill_pod_processes() -> None:
     """SIGKILL whatever still runs in a pod cgroup (containers outlive a killed containerd)."""
     for _ in range(20):
@@ -265,19 +291,27 @@ def unmount_under(*roots: Path) -> None:
         _run("umount", "-l", point)
 
 
-def clean(*directories: Path) -> list[str]:
-    """Remove what a real node leaves: pod processes, mounts under ``directories``, network
-    namespaces, chains, ipsets, the bridge and cgroups; put the sysctls back.
+def clean(*directories: Path, owned: bool = False) -> list[str]:
+    """Remove what a real node leaves: containerd's shims, pod processes, mounts under
+    ``directories``, network namespaces, chains, ipsets, the bridge and cgroups; put the
+    sysctls back.
 
-    Refuses (:class:`NodeBusyError`) while a live process holds :data:`NODE_LOCK`. Returns what it
-    removed, one line each.
+    Refuses (:class:`NodeBusyError`) while a live process holds :data:`NODE_LOCK`, unless
+    ``owned``: the caller stops the node in ``directories`` (whose shims inherited the lock).
+    Returns what it removed, one line each.
     """
-    if node_lock_held():
+    if not owned and node_lock_held():
         raise NodeBusyError(
             f"a local cluster's real node is running (lock {NODE_LOCK} is held); stop it with "
             "`make down` instead of cleaning under it"
         )
     done: list[str] = []
+    shims = _shims(directories)
+    for pid in shims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if shims:
+        done.append(f"{len(shims)} containerd shims")
     if _kubepods_cgroups():
         _kill_pod_processes()
     if directories:

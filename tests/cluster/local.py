@@ -289,24 +289,18 @@ class LocalCluster:
             except ProcessLookupError:
                 del self.pids[name]
                 continue
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-            else:
+            if not _wait_gone(pid, getattr(self, "_processes", {}).get(name), 10):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+                _wait_gone(pid, getattr(self, "_processes", {}).get(name), 10)
             del self.pids[name]
         if self.real_node:
-            # The lock is ours: release it, then clean what kubelet, kube-proxy, kube-router
-            # and the CNI plugins left (clean refuses while any process holds the lock).
+            # The node is ours: release the lock, then remove what containerd's shims,
+            # kubelet, kube-proxy, kube-router and the CNI plugins left (the shims inherited
+            # the lock from containerd and hold it until they are gone).
             self._node_lock.close()
             self._node_lock_fds.clear()
-            with contextlib.suppress(host.NodeBusyError):
-                host.clean(self.directory)
+            host.clean(self.directory, owned=True)
         state = self.directory / "state.json"
         if state.exists():
             state.unlink()
@@ -641,6 +635,21 @@ class IngressStatus:
                         {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}},
                         content_type="application/merge-patch+json",
                     )
+
+
+def _wait_gone(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    """Whether the process group ``pid`` ended within ``timeout`` (a child of this process is
+    reaped, so it does not linger as a zombie that still answers signal 0)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return True
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _collection(obj: dict[str, Any]) -> str:
