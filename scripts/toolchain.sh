@@ -4,11 +4,10 @@
 #   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4
 #   pulumi-language-yaml         github.com/pulumi/pulumi-yaml                (YAML programs)
 #   kube-apiserver, kube-controller-manager, kube-scheduler   k8s.io/kubernetes
-#   kubelet, kube-proxy, kubectl                             k8s.io/kubernetes (the real node)
+#   kubelet, kube-proxy                                      k8s.io/kubernetes (the real node)
 #   kwok                         sigs.k8s.io/kwok                            (fake nodes)
 #   coredns                      github.com/coredns/coredns                  (cluster DNS)
 #   kube-router                  github.com/cloudnativelabs/kube-router/v2   (NetworkPolicy)
-#   metrics-server               sigs.k8s.io/metrics-server                  (HPA metrics)
 #   traefik                      github.com/traefik/traefik/v3               (Ingress)
 # and install Debian's etcd-server. Idempotent: each binary is built once per version into
 # ${XDG_CACHE_HOME:-~/.cache}/hardened-k8s/toolchain/bin (override with TOOLCHAIN_DIR); with a
@@ -37,7 +36,6 @@ YAML_VERSION="${YAML_VERSION:-v1.38.3}"
 # only in the local test cluster (security advisories exist for it), never in anything shipped.
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.3}"
 KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
-METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 # v3.7 replaces a module with a relative path the proxy cannot serve; v3.6.12's replaces are
 # published forks.
 TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
@@ -122,7 +120,7 @@ build_yaml_language() {
 }
 
 build_kubernetes() {
-    local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) all=1 b
+    local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy) all=1 b
     for b in "${bins[@]}"; do built "$b" "$KUBERNETES_VERSION" || all=0; done
     [ "$all" = 1 ] && return
     log "building ${bins[*]} $KUBERNETES_VERSION (k8s.io/kubernetes)"
@@ -181,10 +179,6 @@ build_kube_router() {
         "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
 }
 
-build_metrics_server() {
-    go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION"
-}
-
 # traefik's go.mod replaces three modules with published forks, which `go install mod@version`
 # refuses: build it as the main module of its own copy instead.
 build_traefik() {
@@ -233,7 +227,6 @@ kwok_stages
 build_kubernetes
 build_coredns
 build_kube_router
-build_metrics_server
 build_traefik
 build_kubernetes_provider
 build_pulumi
@@ -247,5 +240,5 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-prox
 # First lines only, read to the end (head would close the pipe early: SIGPIPE under pipefail).
 "$BIN/kwok" --version 2>&1 | sed -n '1s/^/  /p' >&2
 etcd --version 2>&1 | sed -n '1s/^/  /p' >&2
-for b in coredns kube-router metrics-server traefik; do echo "  $b $(cat "$BIN/.$b.version")" >&2; done
+for b in coredns kube-router traefik; do echo "  $b $(cat "$BIN/.$b.version")" >&2; done
 echo "$BIN"
