@@ -20,10 +20,14 @@ PROBE = "traffic-probe"
 
 @dataclass(frozen=True)
 class Target:
+    """A port to connect to: a pod's, or a Service's (``pod_port``: where the Service sends it,
+    the port the destination pod's policies see)."""
+
     workload: str
     kind: str  # "pod" or "service"
     address: str
     port: int
+    pod_port: int
 
     def __str__(self) -> str:
         return f"{self.kind} {self.workload}:{self.port}"
@@ -81,8 +85,8 @@ def probe_pod(namespace_labels: dict[str, str], image: str) -> list[dict[str, An
 def predicted(objects: list[dict[str, Any]], source: str, target: Target) -> bool:
     """What the model says: the source may send (egress) and the target may receive (ingress)."""
     model = objects + probe_objects()
-    out = True if source == PROBE else admits(model, "Egress", source, target.workload, target.port)
-    into = admits(model, "Ingress", target.workload, source, target.port)
+    out = True if source == PROBE else admits(model, "Egress", source, target.workload, target.pod_port)
+    into = admits(model, "Ingress", target.workload, source, target.pod_port)
     return out and into
 
 

@@ -399,22 +399,24 @@ def test_network_policies_allow_exactly_what_the_traffic_model_predicts(
 ) -> None:
     sources = _sources(deployed, probe)
     targets: list[matrix.Target] = []
+    named: dict[str, dict[str, int]] = {}
     for workload in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet"):
         name = workload["metadata"]["name"]
-        ports = [
-            p["containerPort"]
+        ports = {
+            p.get("name", str(p["containerPort"])): p["containerPort"]
             for c in workload["spec"]["template"]["spec"]["containers"]
             for p in c.get("ports", [])
-        ]
-        targets += [matrix.Target(name, "pod", sources[name].ip, port) for port in ports]
+        }
+        named[name] = ports
+        targets += [matrix.Target(name, "pod", sources[name].ip, port, port) for port in ports.values()]
     for service in deployed.rendered_of("Service"):
         live = deployed.live(service)
         assert live is not None
         name = service["spec"]["selector"]["app.kubernetes.io/name"]
-        targets += [
-            matrix.Target(name, "service", live["spec"]["clusterIP"], p["port"])
-            for p in live["spec"]["ports"]
-        ]
+        for p in live["spec"]["ports"]:
+            target_port = p.get("targetPort", p["port"])
+            pod_port = named[name][target_port] if isinstance(target_port, str) else target_port
+            targets.append(matrix.Target(name, "service", live["spec"]["clusterIP"], p["port"], pod_port))
     started = time.monotonic()
     observed = matrix.observe(sources, targets)
     seconds = time.monotonic() - started
