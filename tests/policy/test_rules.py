@@ -192,6 +192,12 @@ def _expr(key: str, operator: str, *values: str) -> Obj:
     return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
 
 
+def _anti_term(objs: list[Obj]) -> Obj:
+    """The API's preferred hostname anti-affinity term."""
+    (term,) = _pod(objs)["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    return term["podAffinityTerm"]  # type: ignore[no-any-return]
+
+
 def _image_digest(digits: str) -> Mutation:
     def mutate(objs: list[Obj]) -> None:
         _main(objs)["image"] = f"quay.io/ecosystem-appeng/store-api@sha256:{digits}"
@@ -323,7 +329,7 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("implicit latest", _set(_main, "image", "quay.io/ecosystem-appeng/store-api")),
     ],
     "HARD-013": [
-        ("Always", _set(_main, "imagePullPolicy", "Always")),
+        ("IfNotPresent", _set(_main, "imagePullPolicy", "IfNotPresent")),
         ("unset", _del(_main, "imagePullPolicy")),
     ],
     "HARD-014": [("no sizeLimit", lambda objs: _pod(objs)["volumes"][0]["emptyDir"].pop("sizeLimit"))],
@@ -493,6 +499,20 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
                     },
                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                 }
+            ),
+        ),
+    ],
+    "HARD-040": [
+        ("no affinity", _del(_pod, "affinity")),
+        ("zone only", lambda objs: _anti_term(objs).update({"topologyKey": "topology.kubernetes.io/zone"})),
+        (
+            "selects other pods",
+            lambda objs: _anti_term(objs).update({"labelSelector": {"matchLabels": {"app": "other"}}}),
+        ),
+        (
+            "affinity, not anti-affinity",
+            lambda objs: _pod(objs).update(
+                {"affinity": {"podAffinity": _pod(objs)["affinity"]["podAntiAffinity"]}}
             ),
         ),
     ],

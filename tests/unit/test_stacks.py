@@ -124,7 +124,7 @@ def test_images_by_digest_under_the_registry(stack: Rendered) -> None:
     for workload in stack.pod_workloads():
         for c in containers(workload):
             assert DIGEST_RE.match(c["image"]), (who(workload), c["image"])
-            assert c["imagePullPolicy"] == "IfNotPresent", who(workload)
+            assert c["imagePullPolicy"] == "Always", who(workload)
 
 
 def test_rolling_update_is_graceful(stack: Rendered) -> None:
@@ -209,6 +209,18 @@ def test_dev_and_prod_differ_as_configured(
         assert targets == {"cpu": 70, "memory": 80}, name
         pod = stack.get("Deployment", name)["spec"]["template"]["spec"]
         assert ("topologySpreadConstraints" in pod) is spread, name
+        assert ("affinity" in pod) is spread, name
+        if spread:
+            # The preferred hostname anti-affinity beside the spread selects the replicas themselves.
+            (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            assert term["weight"] == 100, name
+            assert term["podAffinityTerm"] == {
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {
+                    "matchLabels": stack.get("Deployment", name)["spec"]["selector"]["matchLabels"]
+                },
+            }, name
+            assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
         if spread:
             keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
             assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, name
