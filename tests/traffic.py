@@ -82,3 +82,26 @@ def admitted_ports(entry: dict[str, Any], destination: Pod, universe: range) -> 
     """The ports of ``universe`` one ``ports`` entry admits to ``destination``, on its protocol."""
     protocol = entry.get("protocol", "TCP")
     return {port for port in universe if port_matches([entry], destination, port, protocol)}
+
+
+def label_sets(selector: Mapping[str, Any], always: Collection[str] = ()) -> Iterator[dict[str, str]]:
+    """Every label set over the selector's keys and ``always``: each key absent (unless in
+    ``always``), or one of the values the selector names, or :data:`UNNAMED`."""
+    named_keys = set(selector.get("matchLabels", {})) | {
+        t["key"] for t in selector.get("matchExpressions", [])
+    }
+    keys = sorted(named_keys | set(always))
+    named = set(selector.get("matchLabels", {}).values()) | {
+        v for t in selector.get("matchExpressions", []) for v in t.get("values", [])
+    }
+    choices = [([] if k in always else [None]) + sorted(named) + [UNNAMED] for k in keys]
+    for values in itertools.product(*choices):
+        yield {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+
+def only_matches(
+    selector: Mapping[str, Any], key: str, value: str, always: Collection[str] = ()
+) -> bool | None:
+    """Whether every label set the selector matches has ``key: value``; None when it matches none."""
+    matched = [labels for labels in label_sets(selector, always) if selects(selector, labels)]
+    return None if not matched else all(labels.get(key) == value for labels in matched)

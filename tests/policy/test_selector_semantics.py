@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from hardened_k8s_rules.policy import RULES_BY_ID, ObjectRule
 from hardened_k8s_rules.policy.selectors import MAX_PORT_RANGE
 
-from ..traffic import NAMESPACE_NAME, Pod, admits_strangers, admitted_ports, port_matches
+from ..traffic import NAMESPACE_NAME, Pod, admits_strangers, admitted_ports, only_matches, port_matches
 
 Obj = dict[str, Any]
 # No example database: a failure prints its example, and the repository stays clean.
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 
-KEYS = st.sampled_from([NAMESPACE_NAME, "app", "team", "tier"])
-VALUES = st.sampled_from(["a", "b", "kube-system"])
+KEYS = st.sampled_from([NAMESPACE_NAME, "app", "team", "k8s-app"])
+VALUES = st.sampled_from(["a", "kube-dns", "kube-system"])
 OUTSIDE = {"ipBlock": {"cidr": "203.0.113.7/32"}}
 NAMES = st.sampled_from(["dns", "dns-tcp", "http", "metrics"])
 PROTOCOLS = st.sampled_from(["TCP", "UDP", "SCTP"])
@@ -32,21 +32,21 @@ UNIVERSE = range(1, 1025)
 
 
 @st.composite
-def expressions(draw: st.DrawFn) -> Obj:
+def expressions(draw: st.DrawFn, keys: st.SearchStrategy[str] = KEYS) -> Obj:
     operator = draw(st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]))
-    term: Obj = {"key": draw(KEYS), "operator": operator}
+    term: Obj = {"key": draw(keys), "operator": operator}
     if operator in ("In", "NotIn"):
         term["values"] = draw(st.lists(VALUES, min_size=1, max_size=3, unique=True))
     return term
 
 
 @st.composite
-def selectors(draw: st.DrawFn) -> Obj:
+def selectors(draw: st.DrawFn, keys: st.SearchStrategy[str] = KEYS) -> Obj:
     selector: Obj = {}
-    labels = draw(st.dictionaries(KEYS, VALUES, max_size=2))
+    labels = draw(st.dictionaries(keys, VALUES, max_size=2))
     if labels:
         selector["matchLabels"] = labels
-    terms = draw(st.lists(expressions(), max_size=3))
+    terms = draw(st.lists(expressions(keys), max_size=3))
     if terms:
         selector["matchExpressions"] = terms
     return selector
@@ -125,6 +125,41 @@ def test_dns_verdict_matches_the_model(ports: list[Obj]) -> None:
         for protocol in ("TCP", "UDP")
     )
     assert flagged == opens, ports
+
+
+IN_KUBE_SYSTEM_OR_A = {"key": NAMESPACE_NAME, "operator": "In", "values": ["kube-system", "a"]}
+KUBE_DNS_PODS = {"matchLabels": {"k8s-app": "kube-dns"}}
+
+
+@PROPERTY
+# NotIn takes back what In allowed: only kube-system is left.
+@example(
+    {
+        "matchExpressions": [
+            IN_KUBE_SYSTEM_OR_A,
+            {"key": NAMESPACE_NAME, "operator": "NotIn", "values": ["a"]},
+        ]
+    },
+    KUBE_DNS_PODS,
+)
+@example({"matchExpressions": [IN_KUBE_SYSTEM_OR_A]}, KUBE_DNS_PODS)  # namespace a as well
+@example(
+    {"matchLabels": {NAMESPACE_NAME: "kube-system"}},
+    {"matchExpressions": [{"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
+)
+@given(
+    selectors(st.sampled_from([NAMESPACE_NAME, NAMESPACE_NAME, "team"])),
+    selectors(st.sampled_from(["k8s-app", "k8s-app", "app"])),
+)
+def test_cluster_dns_verdict_matches_the_model(namespaces: Obj, pods: Obj) -> None:
+    """HARD-034 passes DNS to a peer exactly when every namespace it matches is kube-system and
+    every pod it matches is kube-dns (peers that match nothing are left out: neither sends DNS)."""
+    in_kube_system = only_matches(namespaces, NAMESPACE_NAME, "kube-system", always=(NAMESPACE_NAME,))
+    is_kube_dns = only_matches(pods, "k8s-app", "kube-dns")
+    assume(in_kube_system is not None and is_kube_dns is not None)
+    peer = {"namespaceSelector": namespaces, "podSelector": pods}
+    flagged = bool(_problems("HARD-034", _policy({"to": [peer], "ports": [{"protocol": "UDP", "port": 53}]})))
+    assert flagged == (not (in_kube_system and is_kube_dns)), peer
 
 
 def _rule(peer: Obj) -> Obj:

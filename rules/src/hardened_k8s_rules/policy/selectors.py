@@ -32,17 +32,23 @@ MAX_PORT_RANGE = 64
 
 def pinned_values(selector: Mapping[str, Any], key: str) -> frozenset[str] | None:
     """The values ``key`` may take in objects ``selector`` matches, or None when any value (or none)
-    may: the intersection of its ``matchLabels`` value and its ``In`` expressions on ``key``."""
+    may: the intersection of its ``matchLabels`` value and its ``In`` expressions on ``key``, less
+    the values its ``NotIn`` expressions on ``key`` exclude."""
     allowed: frozenset[str] | None = None
+    excluded: set[str] = set()
     labels = as_map(selector.get("matchLabels"))
     if key in labels:
         allowed = frozenset({str(labels[key])})
     for expr in as_list(selector.get("matchExpressions")):
         expr = as_map(expr)
-        if expr.get("key") == key and expr.get("operator") == "In":
-            values = frozenset(str(v) for v in as_list(expr.get("values")))
+        if expr.get("key") != key:
+            continue
+        values = frozenset(str(v) for v in as_list(expr.get("values")))
+        if expr.get("operator") == "In":
             allowed = values if allowed is None else allowed & values
-    return allowed
+        elif expr.get("operator") == "NotIn":
+            excluded |= values
+    return None if allowed is None else allowed - excluded
 
 
 def _matches_nothing(selector: Mapping[str, Any], always: Collection[str]) -> bool:
@@ -55,15 +61,7 @@ def _matches_nothing(selector: Mapping[str, Any], always: Collection[str]) -> bo
         present_required = key in always or allowed is not None or "Exists" in operators
         if "DoesNotExist" in operators and present_required:
             return True
-        if allowed is None:
-            continue
-        excluded = {
-            str(v)
-            for e in exprs
-            if e.get("key") == key and e.get("operator") == "NotIn"
-            for v in as_list(e.get("values"))
-        }
-        if not allowed - excluded:
+        if allowed is not None and not allowed:
             return True
     return False
 
