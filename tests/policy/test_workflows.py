@@ -457,3 +457,23 @@ def test_a_pull_request_editing_the_stack_files_scripts_or_workflow_previews_onl
     [auth] = [s for s in _uses(job) if s["uses"].startswith("pulumi/auth-actions@")]
     assert auth["with"]["scope"] == "team:pulumi-preview"
     assert set(SECRET_RE.findall(json.dumps(job))) == {"PREVIEW_KUBECONFIG"}
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("listed", ['{"dev": true}', '["dev", "../prod"]', "not json"])
+def test_a_base_list_that_is_not_stack_names_previews_nothing(tmp_path: Path, listed: str) -> None:
+    base = tmp_path / "base"
+    (base / ".github").mkdir(parents=True)
+    (base / ".github" / "preview-stacks.json").write_text(listed)
+    _git(base, "init", "-q")
+    _git(base, "add", "-A")
+    _git(base, "commit", "-q", "-m", "base")
+    pr = tmp_path / "pr"
+    _git(tmp_path, "clone", "-q", str(base), str(pr))
+    output = tmp_path / "github-output"
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _preview_step((WORKFLOWS / "pr.yml").read_text())],
+        cwd=pr, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), "BASE_SHA": _git(base, "rev-parse", "HEAD")},
+    )  # fmt: skip
+    assert result.returncode != 0 and not output.exists(), result.stdout
