@@ -6,12 +6,19 @@
 ``publish`` takes every ``image.build`` of every stack (``Pulumi.<stack>.yaml``), which must
 describe the same build wherever the same repository appears, and for each one:
 
-* if the registry already serves ``<repository>:sha-<revision>``, keeps that image: it is
-  neither rebuilt nor pushed again, so a pushed ``sha-<revision>`` tag never moves to another
-  digest (a re-run of the pipeline, or a second stack, gets the image the first one pushed);
+* if the registry already serves ``<repository>:sha-<full revision>``, keeps that image only when
+  its labels show CI built it from ``main`` of this repository, from this revision
+  (:func:`hardened_k8s.provenance.provenance_problems`): it is neither rebuilt nor pushed again,
+  so a pushed ``sha-`` tag never moves. An image under that tag that CI did not build (a
+  developer's ``pulumi up``, a foreign digest) is refused: exit 1, nothing pushed;
 * otherwise builds it (``docker build`` with the parameters of
-  :func:`hardened_k8s.stack_args.stack_build_spec`, the ones ``pulumi up`` would use) and pushes the
-  ``sha-<revision>`` tag, then the version tag.
+  :func:`hardened_k8s.stack_args.stack_build_spec`, the ones ``pulumi up`` would use, plus the CI
+  labels of this run) and pushes the ``sha-`` tag, then the version tag, and checks the labels
+  of what the registry then serves. Build cache comes only from the version tag's image, by
+  digest, when its labels show CI pushed it from ``main``; otherwise the build starts cold.
+
+``publish`` runs in CI only: the run comes from GitHub Actions' ``GITHUB_SERVER_URL``,
+``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID`` and ``GITHUB_REF``.
 
 It writes ``{repository: "repository@sha256:<digest>"}``, the digest read back from the
 registry. ``pin`` turns a stack's builds into those references with the real CLI
@@ -25,16 +32,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hardened_k8s.build import BuildSpec
 from hardened_k8s.config import ConfigError, ImageSpec, StackConfig
 from hardened_k8s.mock_engine import load_stack_file, stack_names
+from hardened_k8s.provenance import CI_REF_LABEL, CI_RUN_LABEL, MAIN_REF, ci_run_prefix, provenance_problems
 from hardened_k8s.stack_args import stack_build_spec
 from hardened_k8s.stack_config import SECRET_KEYS, source_revision
 from hardened_k8s.validation import parse_stack_config
@@ -127,12 +136,72 @@ def registry_digest(ref: str, *, run: Run = _run, tls_verify: bool = True) -> st
     return "sha256:" + hashlib.sha256(out.stdout).hexdigest()
 
 
-def docker_build_argv(spec: BuildSpec) -> list[str]:
-    """``docker build`` of ``spec``, tagged with every ref (what ``docker.Image`` does)."""
+@dataclass(frozen=True)
+class CiRun:
+    """The CI workflow run publishing: where it runs and which git ref it builds."""
+
+    server: str
+    """``GITHUB_SERVER_URL``, e.g. ``https://github.com``."""
+    repository: str
+    """``GITHUB_REPOSITORY``, ``owner/name``."""
+    run_id: str
+    """``GITHUB_RUN_ID``."""
+    ref: str
+    """``GITHUB_REF``, e.g. ``refs/heads/main``."""
+
+    @property
+    def prefix(self) -> str:
+        return ci_run_prefix(self.server, self.repository)
+
+    @property
+    def url(self) -> str:
+        return f"{self.prefix}{self.run_id}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels every image this run builds carries."""
+        return {CI_RUN_LABEL: self.url, CI_REF_LABEL: self.ref}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CiRun:
+        names = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_REF")
+        missing = [n for n in names if not env.get(n)]
+        if missing:
+            raise ConfigError(
+                [
+                    (
+                        ", ".join(missing),
+                        "unset; publish runs in GitHub Actions (deploy.yml), which sets them. A "
+                        "developer deploys an image CI built (image.ref), or builds with `pulumi up`",
+                    )
+                ]
+            )
+        return cls(*(env[n] for n in names))
+
+
+class ProvenanceError(ToolError):
+    """An image the registry serves does not show that CI built it."""
+
+
+def image_labels(ref: str, *, run: Run = _run, tls_verify: bool = True) -> dict[str, str]:
+    """The labels of the image config ``ref`` (best a ``repo@sha256:`` reference) names."""
+    argv = ["skopeo", "inspect", f"--tls-verify={str(tls_verify).lower()}", f"docker://{ref}"]
+    out = run(argv)
+    if out.returncode != 0:
+        raise ToolError(f"{' '.join(argv)} failed: {out.stderr.decode(errors='replace').strip()}")
+    labels = json.loads(out.stdout).get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def docker_build_argv(spec: BuildSpec, labels: Mapping[str, str] | None = None) -> list[str]:
+    """``docker build`` of ``spec``, tagged with every ref (what ``docker.Image`` does), with
+    ``labels`` (default none) added to the image."""
     argv = ["docker", "build", "--platform", spec.platform, "--target", spec.target]
     argv += ["--file", str(Path(spec.context) / spec.containerfile)]
     for key, value in spec.build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
+    for key, value in sorted((labels or {}).items()):
+        argv += ["--label", f"{key}={value}"]
     for ref in spec.cache_from:
         argv += ["--cache-from", ref]
     for ref in spec.refs:
@@ -140,13 +209,50 @@ def docker_build_argv(spec: BuildSpec) -> list[str]:
     return [*argv, spec.context]
 
 
-def publish(spec: BuildSpec, *, run: Run = _run, tls_verify: bool = True) -> Published:
-    """Push ``spec`` once: an existing ``sha-<revision>`` tag is kept, never rebuilt or moved."""
+def trusted_cache(spec: BuildSpec, ci: CiRun, *, run: Run = _run, tls_verify: bool = True) -> tuple[str, ...]:
+    """``repo@sha256:`` of the version tag's image when CI pushed it from ``main``; else none.
+
+    By digest, so the layers used are those of the image whose labels were read, even if the
+    tag moves meanwhile. The version tag is a moving tag anyone with push access can write.
+    """
+    if len(spec.tags) < 2:
+        return ()
+    digest = registry_digest(spec.refs[1], run=run, tls_verify=tls_verify)
+    if digest is None:
+        return ()
+    pinned = f"{spec.repository}@{digest}"
+    labels = image_labels(pinned, run=run, tls_verify=tls_verify)
+    if provenance_problems(labels, revision=None, run_prefix=ci.prefix, ref=MAIN_REF):
+        print(
+            f"{spec.refs[1]} ({digest}) was not pushed by CI from main: building without cache",
+            file=sys.stderr,
+        )
+        return ()
+    return (pinned,)
+
+
+def _check_provenance(
+    ref: str, digest: str, spec: BuildSpec, ci: CiRun, *, run: Run, tls_verify: bool
+) -> None:
+    labels = image_labels(f"{spec.repository}@{digest}", run=run, tls_verify=tls_verify)
+    problems = provenance_problems(labels, revision=spec.build_args.get("REVISION"), run_prefix=ci.prefix)
+    if problems:
+        raise ProvenanceError(
+            f"{ref} is {digest}, which CI did not build from main at this revision: "
+            f"{'; '.join(problems)}. Nothing was pushed. Find who pushed it (registry audit log), "
+            "delete the tag, and re-run this workflow; only CI's registry credentials may push here"
+        )
+
+
+def publish(spec: BuildSpec, *, ci: CiRun, run: Run = _run, tls_verify: bool = True) -> Published:
+    """Push ``spec`` once: an existing ``sha-`` tag is kept when CI built it, refused otherwise."""
     primary = spec.primary_ref
     existing = registry_digest(primary, run=run, tls_verify=tls_verify)
     if existing is not None:
+        _check_provenance(primary, existing, spec, ci, run=run, tls_verify=tls_verify)
         return Published(spec.repository, f"{spec.repository}@{existing}", reused=True)
-    for argv in (docker_build_argv(spec), *(["docker", "push", ref] for ref in spec.refs)):
+    spec = replace(spec, cache_from=trusted_cache(spec, ci, run=run, tls_verify=tls_verify))
+    for argv in (docker_build_argv(spec, ci.labels), *(["docker", "push", ref] for ref in spec.refs)):
         out = run(argv)
         if out.returncode != 0:
             log = (out.stdout + out.stderr).decode(errors="replace")[-4000:]
@@ -154,6 +260,8 @@ def publish(spec: BuildSpec, *, run: Run = _run, tls_verify: bool = True) -> Pub
     digest = registry_digest(primary, run=run, tls_verify=tls_verify)
     if digest is None:
         raise ToolError(f"{primary} was pushed but the registry does not serve it")
+    # Someone may have pushed the tag between the check above and this push.
+    _check_provenance(primary, digest, spec, ci, run=run, tls_verify=tls_verify)
     return Published(spec.repository, f"{spec.repository}@{digest}", reused=False)
 
 
@@ -188,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "publish":
             refs: dict[str, Any] = {}
+            ci = CiRun.from_env(os.environ)
             for repository, spec in sorted(project_builds(args.project_dir, args.revision).items()):
-                done = publish(spec, tls_verify=args.tls_verify == "true")
+                done = publish(spec, ci=ci, tls_verify=args.tls_verify == "true")
                 refs[repository] = done.ref
-                what = "already pushed, kept (not rebuilt)" if done.reused else "built and pushed"
+                what = "pushed by CI before, kept (not rebuilt)" if done.reused else "built and pushed"
                 print(f"{spec.primary_ref}: {what}: {done.ref}", file=sys.stderr)
             args.out.write_text(json.dumps(refs, indent=2, sort_keys=True) + "\n")
             return 0

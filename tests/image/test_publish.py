@@ -40,6 +40,7 @@ def _images_script() -> ModuleType:
 
 
 images = _images_script()
+CI = images.CiRun("https://github.com", "example/hardened-k8s", "1", "refs/heads/main")
 Run = Callable[[Sequence[str]], "subprocess.CompletedProcess[bytes]"]
 
 
@@ -76,21 +77,21 @@ def test_a_pushed_sha_tag_never_moves(tmp_path: Path, run: Run) -> None:
     first_rev, second_rev = "1" * 40, "2" * 40
 
     write_context(context, "first build")
-    first = images.publish(spec_for(context, name, first_rev), run=run, tls_verify=False)
+    first = images.publish(spec_for(context, name, first_rev), ci=CI, run=run, tls_verify=False)
     assert first.reused is False
     digest = first.ref.split("@", 1)[1]
 
     # Same revision, other bytes (a rebuild of the same commit is not bit-for-bit identical).
     write_context(context, "rebuilt")
-    again = images.publish(spec_for(context, name, first_rev), run=run, tls_verify=False)
+    again = images.publish(spec_for(context, name, first_rev), ci=CI, run=run, tls_verify=False)
     assert again.reused is True and again.ref == first.ref, again
-    served = images.registry_digest(f"{REGISTRY}/{name}:sha-1111111", run=run, tls_verify=False)
+    served = images.registry_digest(f"{REGISTRY}/{name}:sha-{first_rev}", run=run, tls_verify=False)
     assert served == digest, "the sha tag moved to another digest"
 
     # A new revision: the version tag follows it, the old sha image stays pullable.
-    second = images.publish(spec_for(context, name, second_rev), run=run, tls_verify=False)
+    second = images.publish(spec_for(context, name, second_rev), ci=CI, run=run, tls_verify=False)
     assert second.reused is False and second.ref != first.ref
     new_digest = second.ref.split("@", 1)[1]
     assert images.registry_digest(f"{REGISTRY}/{name}:1.0.0", run=run, tls_verify=False) == new_digest
-    assert images.registry_digest(f"{REGISTRY}/{name}:sha-1111111", run=run, tls_verify=False) == digest
+    assert images.registry_digest(f"{REGISTRY}/{name}:sha-{first_rev}", run=run, tls_verify=False) == digest
     assert images.registry_digest(f"{REGISTRY}/{name}@{digest}", run=run, tls_verify=False) == digest

@@ -41,7 +41,7 @@ def container(name: str, image: str, port: int) -> Obj:
     return {
         "name": name,
         "image": f"quay.io/ecosystem-appeng/{image}@{digest(image)}",
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Always",
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -83,6 +83,19 @@ def pod_spec(sa: str, main: Obj) -> Obj:
                 "labelSelector": {"matchLabels": dict(API_SELECTOR)},
             }
         ],
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": dict(API_SELECTOR)},
+                        },
+                    }
+                ]
+            }
+        },
     }
 
 
@@ -284,6 +297,7 @@ def statefulset() -> Obj:
     del main["lifecycle"]
     spec = pod_spec("postgres", main)
     del spec["topologySpreadConstraints"]
+    del spec["affinity"]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

@@ -101,3 +101,34 @@ def test_report_is_deterministic() -> None:
     assert first == second
     assert first.splitlines()[0] == "MANDATORY (2)"
     assert first.splitlines()[-1].startswith("policy FAILED (production): 2 mandatory")
+
+
+@pytest.mark.parametrize(
+    ("rule", "breaks"),
+    [
+        (
+            "HARD-013",
+            lambda objs: find(objs, "Deployment", "store-api")["spec"]["template"]["spec"]["containers"][
+                0
+            ].update({"imagePullPolicy": "IfNotPresent"}),
+        ),
+        (
+            "HARD-040",
+            lambda objs: find(objs, "Deployment", "store-api")["spec"]["template"]["spec"].pop("affinity"),
+        ),
+    ],
+)
+def test_pull_policy_and_anti_affinity_exemptions_name_their_entry(rule: str, breaks: Any) -> None:
+    """The new rules fail production like any mandatory rule, and the exemption that waives one is
+    named by its place in policyExemptions, next to its reason."""
+    objs = hardened_stack()
+    breaks(objs)
+    assert [v.rule_id for v in evaluate(objs, production=True).violations] == [rule]
+    entries = [
+        Exemption.model_validate(_entry(resource="Deployment/other")),
+        Exemption.model_validate(_entry(rule=rule, reason="Tracked in the platform backlog.")),
+    ]
+    report = evaluate(objs, production=True, exemptions=entries)
+    assert not report.failed
+    assert [(e.violation.rule_id, e.entry) for e in report.exempted] == [(rule, 1)]
+    assert "reason (policyExemptions[1]): Tracked in the platform backlog." in format_report(report)

@@ -175,6 +175,29 @@ def _dns_to(*peers: Obj) -> Mutation:
     return mutate
 
 
+def _api_egress(*rules: Obj) -> Mutation:
+    """The API's egress rules replaced by ``rules``."""
+
+    def mutate(objs: list[Obj]) -> None:
+        find(objs, "NetworkPolicy", "store-api")["spec"]["egress"] = list(rules)
+
+    return mutate
+
+
+OUTSIDE = {"ipBlock": {"cidr": "203.0.113.7/32"}}
+"""One address outside the cluster: a narrow peer by itself."""
+
+
+def _expr(key: str, operator: str, *values: str) -> Obj:
+    return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
+
+
+def _anti_term(objs: list[Obj]) -> Obj:
+    """The API's preferred hostname anti-affinity term."""
+    (term,) = _pod(objs)["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    return term["podAffinityTerm"]  # type: ignore[no-any-return]
+
+
 def _image_digest(digits: str) -> Mutation:
     def mutate(objs: list[Obj]) -> None:
         _main(objs)["image"] = f"quay.io/ecosystem-appeng/store-api@sha256:{digits}"
@@ -306,7 +329,7 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("implicit latest", _set(_main, "image", "quay.io/ecosystem-appeng/store-api")),
     ],
     "HARD-013": [
-        ("Always", _set(_main, "imagePullPolicy", "Always")),
+        ("IfNotPresent", _set(_main, "imagePullPolicy", "IfNotPresent")),
         ("unset", _del(_main, "imagePullPolicy")),
     ],
     "HARD-014": [("no sizeLimit", lambda objs: _pod(objs)["volumes"][0]["emptyDir"].pop("sizeLimit"))],
@@ -354,6 +377,45 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         ("a /8 block", _db_ingress_from({"ipBlock": {"cidr": "10.0.0.0/8"}})),
         ("an IPv6 /32 block", _db_ingress_from({"ipBlock": {"cidr": "2001:db8::/32"}})),
         ("not a CIDR", _db_ingress_from({"ipBlock": {"cidr": "10.0.0.300/24"}})),
+        (
+            "every named namespace (Exists)",
+            _db_ingress_from(
+                {"namespaceSelector": {"matchExpressions": [_expr("kubernetes.io/metadata.name", "Exists")]}}
+            ),
+        ),
+        (
+            "every namespace but one (NotIn)",
+            _db_ingress_from(
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [_expr("kubernetes.io/metadata.name", "NotIn", "x")]
+                    }
+                }
+            ),
+        ),
+        (
+            "every unlabelled namespace (DoesNotExist)",
+            _db_ingress_from({"namespaceSelector": {"matchExpressions": [_expr("team", "DoesNotExist")]}}),
+        ),
+        (
+            "every labelled pod (Exists)",
+            _db_ingress_from(
+                {"podSelector": {"matchExpressions": [_expr("app.kubernetes.io/name", "Exists")]}}
+            ),
+        ),
+        (
+            "every pod but one (NotIn)",
+            _db_ingress_from({"podSelector": {"matchExpressions": [_expr("app", "NotIn", "postgres")]}}),
+        ),
+        ("no port in the entry", _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "TCP"}]})),
+        (
+            "every port by endPort",
+            _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": 1, "endPort": 65535}]}),
+        ),
+        (
+            "a range of 65 ports",
+            _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8064}]}),
+        ),
     ],
     "HARD-022": [
         ("no DNS policy", _remove("NetworkPolicy", "allow-dns")),
@@ -420,6 +482,38 @@ FAILING: dict[str, list[tuple[str, Mutation]]] = {
         (
             "DNS to kube-dns pods of any namespace",
             _dns_to({"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}),
+        ),
+        (
+            "a range over 53 to an outside address",
+            _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "UDP", "port": 50, "endPort": 60}]}),
+        ),
+        ("every port to an outside address", _api_egress({"to": [OUTSIDE]})),
+        ("port 53 as a string", _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "UDP", "port": "53"}]})),
+        ("the dns port name", _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "UDP", "port": "dns"}]})),
+        (
+            "kube-dns pods of every namespace but one",
+            _dns_to(
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [_expr("kubernetes.io/metadata.name", "NotIn", "default")]
+                    },
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ),
+        ),
+    ],
+    "HARD-040": [
+        ("no affinity", _del(_pod, "affinity")),
+        ("zone only", lambda objs: _anti_term(objs).update({"topologyKey": "topology.kubernetes.io/zone"})),
+        (
+            "selects other pods",
+            lambda objs: _anti_term(objs).update({"labelSelector": {"matchLabels": {"app": "other"}}}),
+        ),
+        (
+            "affinity, not anti-affinity",
+            lambda objs: _pod(objs).update(
+                {"affinity": {"podAffinity": _pod(objs)["affinity"]["podAntiAffinity"]}}
+            ),
         ),
     ],
     "HARD-035": [
@@ -583,8 +677,57 @@ def test_broad_peer_message_names_the_field() -> None:
     _db_ingress_from({"namespaceSelector": {}})(objs)
     assert _findings(objs, "HARD-021") == [
         "NetworkPolicy/store/postgres: spec.ingress[0].from[0].namespaceSelector: is empty, which "
-        "admits every namespace of the cluster; select one by its labels"
+        "admits every namespace of the cluster; select one by its labels (matchLabels or an In "
+        "expression)"
     ]
+
+
+def test_wide_port_range_message_names_the_field() -> None:
+    objs = hardened_stack()
+    _api_egress({"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": 1, "endPort": 65535}]})(objs)
+    assert _findings(objs, "HARD-021") == [
+        "NetworkPolicy/store/store-api: spec.egress[0].ports[0]: endPort: 1-65535 admits 65535 ports; "
+        "list the ports or narrow the range to at most 64"
+    ]
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        KUBE_DNS,
+        {
+            "namespaceSelector": {
+                "matchExpressions": [_expr("kubernetes.io/metadata.name", "In", "kube-system")]
+            },
+            "podSelector": {"matchExpressions": [_expr("k8s-app", "In", "kube-dns")]},
+        },
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {
+                "matchLabels": {"k8s-app": "kube-dns"},
+                "matchExpressions": [_expr("x", "Exists")],
+            },
+        },
+    ],
+    ids=["matchLabels", "In expressions", "narrowed further"],
+)
+def test_cluster_dns_is_recognised_by_meaning(peer: Obj) -> None:
+    """A peer that selects exactly kube-dns passes the DNS rules however its selectors are spelled."""
+    objs = hardened_stack()
+    _dns_to(peer)(objs)
+    assert _findings(objs, "HARD-034") == []
+    assert _findings(objs, "HARD-022") == []
+    assert _findings(objs, "HARD-021") == []
+
+
+def test_narrow_ranges_and_named_ports_pass() -> None:
+    objs = hardened_stack()
+    _api_egress(
+        {"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8063}]},
+        {"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": "https"}]},
+    )(objs)
+    assert _findings(objs, "HARD-021") == []
+    assert _findings(objs, "HARD-034") == []
 
 
 def test_numbers_as_floats_are_integers() -> None:

@@ -59,12 +59,98 @@ def test_actionlint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actions_are_pinned_to_exact_versions() -> None:
+PIN_RE = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?P<comment>.*)$")
+SHA_PIN_RE = re.compile(r"^[0-9a-f]{40}$")
+TAG_COMMENT_RE = re.compile(r"^\s+# v\d+\.\d+\.\d+$")
+
+
+def pin_problems(name: str, text: str) -> list[str]:
+    """Every ``uses:`` of a workflow not pinned to a full commit SHA with its release in a comment.
+
+    A tag (``@v4.2.2``) or a branch can be moved to other code by whoever controls the action's
+    repository; a commit cannot. The comment keeps the pin readable and updatable.
+    """
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if "uses:" not in line:
+            continue
+        match = PIN_RE.match(line)
+        if match is None:
+            problems.append(f"{name}:{number}: cannot read the action of {line.strip()!r}")
+            continue
+        if not SHA_PIN_RE.match(match["ref"]):
+            problems.append(f"{name}:{number}: {match['action']}@{match['ref']} is not a 40-hex commit SHA")
+        if not TAG_COMMENT_RE.match(match["comment"]):
+            problems.append(
+                f"{name}:{number}: {match['action']} has no '# vX.Y.Z' comment naming its release"
+            )
+    return problems
+
+
+def test_actions_are_pinned_by_commit_sha() -> None:
+    problems = [p for path in FILES for p in pin_problems(path.name, path.read_text())]
+    assert problems == []
+    assert sum(len(re.findall(r"uses:", path.read_text())) for path in FILES) > 10  # the check saw them
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("      - uses: actions/checkout@v4.2.2", "is not a 40-hex commit SHA"),
+        ("      - uses: actions/checkout@main # v4.2.2", "is not a 40-hex commit SHA"),
+        ("      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af68 # v4.2.2", "not a 40-hex"),
+        ("      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "no '# vX.Y.Z' comment"),
+        ("        uses: actions/cache/restore@v4", "is not a 40-hex commit SHA"),
+    ],
+)
+def test_the_pin_check_refuses_tags_branches_and_bare_shas(line: str, problem: str) -> None:
+    found = pin_problems("x.yml", f"jobs:\n  a:\n    steps:\n{line}\n")
+    assert any(problem in p for p in found), found
+
+
+def toolchain_pulumi_version() -> str:
+    """``PULUMI_VERSION`` of scripts/toolchain.sh (the CLI the cluster tier builds and tests), no ``v``."""
+    match = re.search(
+        r'^PULUMI_VERSION="\$\{PULUMI_VERSION:-v([0-9.]+)\}"$',
+        (ROOT / "scripts" / "toolchain.sh").read_text(),
+        re.M,
+    )
+    assert match is not None, "scripts/toolchain.sh no longer pins PULUMI_VERSION as expected"
+    return match[1]
+
+
+def test_workflows_install_the_pulumi_cli_the_cluster_tier_tests() -> None:
+    version = toolchain_pulumi_version()
+    steps = [
+        (path.name, step)
+        for path in FILES
+        for job in _load(path.name)["jobs"].values()
+        for step in _uses(job)
+        if step["uses"].startswith("pulumi/actions@")
+    ]
+    assert len(steps) == 5, steps  # the CLI and `up` of staging and production, the PR preview
+    for name, step in steps:
+        assert str(step.get("with", {}).get("pulumi-version")) == version, (name, step)
+
+
+def test_pulumi_tokens_come_from_oidc_scoped_to_each_identity() -> None:
+    """No long-lived Pulumi token: each job exchanges its OIDC token for its own team's token."""
+    expected = {
+        ("pr.yml", "preview"): "team:pulumi-preview",
+        ("deploy.yml", "staging"): "team:pulumi-deploy-nonprod",
+        ("deploy.yml", "production"): "team:pulumi-deploy-prod",
+    }
+    found = {}
     for path in FILES:
-        for job_name, job in _load(path.name)["jobs"].items():
+        text = path.read_text()
+        assert "PULUMI_ACCESS_TOKEN" not in text, f"{path.name} still reads a Pulumi token secret"
+        for name, job in _load(path.name)["jobs"].items():
             for step in _uses(job):
-                _, _, version = step["uses"].partition("@")
-                assert version.count(".") == 2, f"{path.name}:{job_name}: {step['uses']} not pinned"
+                if step["uses"].startswith("pulumi/auth-actions@"):
+                    assert job["permissions"] == {"contents": "read", "id-token": "write"}, name
+                    assert step["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
+                    found[(path.name, name)] = step["with"]["scope"]
+    assert found == expected
 
 
 def test_pr_workflow_graph() -> None:
@@ -91,15 +177,18 @@ def test_pr_workflow_graph() -> None:
     preview = jobs["preview"]
     assert set(preview["needs"]) == {"stacks", "lint", "test", "render-diff"}
     assert preview["environment"] == "preview"
-    assert preview["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PREVIEW_PULUMI_ACCESS_TOKEN }}"
-    [pulumi] = [s for s in _uses(preview) if s["uses"].startswith("pulumi/actions@v6")]
-    assert pulumi["if"] == "env.PULUMI_ACCESS_TOKEN != ''"
+    assert preview["env"]["PULUMI_ORG"] == "${{ vars.PULUMI_ORG }}"
+    [pulumi] = [s for s in _uses(preview) if s["uses"].startswith("pulumi/actions@")]
+    assert pulumi["if"] == "env.PULUMI_ORG != ''"
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policy"
     assert "stacks" in preview["needs"]
     assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.preview) }}"
     [only] = [s for s in jobs["stacks"]["steps"] if s.get("id") == "preview"]
-    assert "scripts/stacks.py --production false" in only["run"], "pull requests preview production"
+    # The list comes from the base branch's commit; nothing of the pull request's tree runs.
+    assert only["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert 'git show "$BASE_SHA:.github/preview-stacks.json"' in only["run"]
+    assert "scripts/" not in only["run"] and "make" not in only["run"], "the PR's own code picks the stacks"
     assert 'STACKS="' not in runs["render-diff"], "render-diff must render every stack"
     text = (WORKFLOWS / "pr.yml").read_text()
     assert "docker/login-action" not in text and "command: up" not in text, "pr.yml must not push"
@@ -132,7 +221,7 @@ def test_deploy_workflow_graph() -> None:
     assert deploy["on"] == {"push": {"branches": ["main"]}}
     assert deploy["concurrency"]["cancel-in-progress"] is False
     jobs = deploy["jobs"]
-    assert set(jobs) == {"stacks", "build", "staging", "production"}
+    assert set(jobs) == {"stacks", "toolchain", "build", "staging", "production"}
     find = "\n".join(s.get("run", "") for s in jobs["stacks"]["steps"])
     assert "scripts/stacks.py --production false" in find and "scripts/stacks.py --production true" in find
     assert jobs["staging"]["needs"] == ["stacks", "build"]
@@ -147,7 +236,7 @@ def test_deploy_workflow_graph() -> None:
     assert [n for n, r in runs.items() if "scripts/images.py" in r and " publish " in r] == ["build"]
     assert jobs["build"]["outputs"]["images"] == "${{ steps.publish.outputs.images }}"
     for name, job in jobs.items():
-        if name in ("stacks", "build"):
+        if name in ("stacks", "toolchain", "build"):
             continue
         assert "REGISTRY_PASSWORD" not in json.dumps(job), f"{name} can push"
         [pin] = [s for s in job["steps"] if "scripts/images.py" in s.get("run", "")]
@@ -158,11 +247,38 @@ def test_deploy_workflow_graph() -> None:
         assert steps.index(pin) < up, f"{name}: pulumi up runs before the digests are pinned"
         assert job["strategy"]["matrix"]["stack"] == f"${{{{ fromJSON(needs.stacks.outputs.{name}) }}}}"
         assert job["concurrency"]["group"] == "pulumi-stack-${{ matrix.stack }}"
-        [pulumi] = [s for s in _uses(job) if s["uses"].startswith("pulumi/actions@v6") and "with" in s]
+        [pulumi] = [
+            s for s in _uses(job) if s["uses"].startswith("pulumi/actions@") and "command" in s["with"]
+        ]
         assert pulumi["with"]["command"] == "up"
         assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
         assert pulumi["with"]["policyPacks"] == "policy"
         assert pulumi["with"]["policyPackConfigs"] == "policy-config.${{ matrix.stack }}.json"
+
+
+def _cache_steps(name: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (job_name, step)
+        for job_name, job in _load(name)["jobs"].items()
+        for step in _uses(job)
+        if step["uses"].startswith("actions/cache")
+    ]
+
+
+def test_the_toolchain_cache_is_written_from_main_and_read_by_pull_requests() -> None:
+    """GitHub scopes a cache to the ref that saved it: one saved on main is readable by every pull
+    request, one saved by a pull request only by that pull request. So main writes, PRs restore."""
+    key = "toolchain-${{ runner.os }}-${{ hashFiles('scripts/toolchain.sh', 'scripts/toolchain.sum') }}"
+    assert _load("deploy.yml")["on"] == {"push": {"branches": ["main"]}}
+    [(job, write)] = _cache_steps("deploy.yml")
+    assert job == "toolchain" and write["uses"].split("@")[0] == "actions/cache"  # restores and saves
+    steps = _load("deploy.yml")["jobs"]["toolchain"]["steps"]
+    assert any(s.get("run") == "make toolchain" for s in steps)
+    assert "secrets." not in json.dumps(steps), "the toolchain job needs no secret"
+    [(_, read)] = _cache_steps("pr.yml")
+    assert read["uses"].split("@")[0] == "actions/cache/restore", "a pull request must not save the cache"
+    assert read["with"]["key"] == write["with"]["key"] == key
+    assert read["with"]["path"] == write["with"]["path"]
 
 
 def test_stack_lists_split_by_production(capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,3 +410,105 @@ def test_release_workflow_checks_then_publishes_with_trusted_publishing() -> Non
     assert jobs["github-release"]["needs"] == ["build", "pypi"]
     assert jobs["github-release"]["permissions"] == {"contents": "write"}
     assert "secrets." not in json.dumps(release), "the release workflow needs no stored secret"
+
+
+PREVIEW_LIST = ROOT / ".github" / "preview-stacks.json"
+
+
+def test_the_preview_list_is_the_non_production_stacks(capsys: pytest.CaptureFixture[str]) -> None:
+    """On this branch the committed list is exactly what stacks.py calls non-production, so the
+    list the base branch hands a pull request never names a production stack."""
+    stacks = script("stacks")
+    assert stacks.main(["--project-dir", str(ROOT), "--production", "false"]) == 0
+    assert json.loads(PREVIEW_LIST.read_text()) == json.loads(capsys.readouterr().out) == ["dev"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=x", *args],
+        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+
+
+def _preview_step(workflow: str) -> str:
+    [step] = [
+        s
+        for s in yaml.load(workflow, Loader=YAML_LOADER)["jobs"]["stacks"]["steps"]
+        if s.get("id") == "preview"
+    ]
+    return str(step["run"])
+
+
+@pytest.mark.tools
+def test_a_pull_request_editing_the_stack_files_scripts_or_workflow_previews_only_dev(tmp_path: Path) -> None:
+    """The base branch (a bare ``origin``) holds the committed files; the pull request edits every
+    input that used to pick the stacks. The workflow's step, as the pull request's copy of pr.yml
+    has it, still lists only dev, and the preview job still holds only the preview identity."""
+    files = [
+        ".github/preview-stacks.json",
+        ".github/workflows/pr.yml",
+        "Pulumi.prod.yaml",
+        "scripts/stacks.py",
+    ]
+    base = tmp_path / "base"
+    for name in files:
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, base / name)
+    _git(base, "init", "-q")
+    _git(base, "add", "-A")
+    _git(base, "commit", "-q", "-m", "base")
+    base_sha = _git(base, "rev-parse", "HEAD")
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(base), str(origin))
+    pr = tmp_path / "pr"
+    _git(tmp_path, "clone", "-q", str(origin), str(pr))
+
+    # The pull request: prod claims not to be production, stacks.py and the list name prod, and
+    # the workflow previews prod outright.
+    prod = pr / "Pulumi.prod.yaml"
+    prod.write_text(re.sub(r"production: *\S+", "production: false", prod.read_text()))
+    (pr / "scripts" / "stacks.py").write_text('print(\'["dev", "prod"]\')\n')
+    (pr / ".github" / "preview-stacks.json").write_text('["dev", "prod"]\n')
+    workflow = pr / ".github" / "workflows" / "pr.yml"
+    edited = yaml.load(workflow.read_text(), Loader=YAML_LOADER)
+    edited["jobs"]["preview"]["strategy"]["matrix"]["stack"] = ["dev", "prod"]
+    workflow.write_text(yaml.safe_dump(edited, sort_keys=False))
+    _git(pr, "commit", "-q", "-am", "preview prod")
+    assert "production: false" in _git(pr, "show", "HEAD:Pulumi.prod.yaml")
+
+    output = tmp_path / "github-output"
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _preview_step(workflow.read_text())],
+        cwd=pr, check=True, timeout=60,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), "BASE_SHA": base_sha},
+    )  # fmt: skip
+    assert output.read_text().splitlines() == ['preview=["dev"]']
+
+    # The edited workflow can name prod, but the identity it gets is still the preview one: the
+    # preview environment (whose OIDC subject the Pulumi organisation maps to pulumi-preview, a
+    # team with no production stack) and PREVIEW_KUBECONFIG (deploy/rbac: the dev namespace only).
+    job = edited["jobs"]["preview"]
+    assert job["environment"] == "preview"
+    [auth] = [s for s in _uses(job) if s["uses"].startswith("pulumi/auth-actions@")]
+    assert auth["with"]["scope"] == "team:pulumi-preview"
+    assert set(SECRET_RE.findall(json.dumps(job))) == {"PREVIEW_KUBECONFIG"}
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("listed", ['{"dev": true}', '["dev", "../prod"]', "not json"])
+def test_a_base_list_that_is_not_stack_names_previews_nothing(tmp_path: Path, listed: str) -> None:
+    base = tmp_path / "base"
+    (base / ".github").mkdir(parents=True)
+    (base / ".github" / "preview-stacks.json").write_text(listed)
+    _git(base, "init", "-q")
+    _git(base, "add", "-A")
+    _git(base, "commit", "-q", "-m", "base")
+    pr = tmp_path / "pr"
+    _git(tmp_path, "clone", "-q", str(base), str(pr))
+    output = tmp_path / "github-output"
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", _preview_step((WORKFLOWS / "pr.yml").read_text())],
+        cwd=pr, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), "BASE_SHA": _git(base, "rev-parse", "HEAD")},
+    )  # fmt: skip
+    assert result.returncode != 0 and not output.exists(), result.stdout

@@ -214,13 +214,16 @@ def test_image_component_builds_exactly_the_build_spec() -> None:
     )
     image = one(run, "docker:index/image:Image")
     build = image.inputs["build"]
-    assert image.inputs["imageName"] == "quay.io/ecosystem-appeng/store-api:sha-0123456"
+    assert image.inputs["imageName"] == (
+        "quay.io/ecosystem-appeng/store-api:sha-0123456789abcdef0123456789abcdef01234567"
+    )
     assert build["context"] == spec.context
     assert build["dockerfile"] == "services/store-api/Containerfile"
     assert (build["target"], build["platform"]) == ("runtime", "linux/amd64")
     assert build["args"] == dict(spec.build_args)
     assert build["args"]["VERSION"] == "1.2.3" and build["args"]["EXTRA"] == "1"
-    assert build["cacheFrom"] == {"images": ["quay.io/ecosystem-appeng/store-api:1.2.3"]}
+    # No cache from a moving tag: only CI's publish adds a cache, by digest, after checking it.
+    assert "cacheFrom" not in build, build
     assert image.inputs["buildOnPreview"] is False
     registry = image.inputs["registry"]
     # A map holding a secret travels as one secret value: server, user and password inside.

@@ -300,6 +300,12 @@ CASES: list[tuple[str, Edit, str, str]] = [
         API,
         "at least 2",
     ),
+    (
+        "short image revision",
+        lambda c: c.update(imageRevision="0123456"),
+        "imageRevision",
+        "git rev-parse HEAD",
+    ),
 ]
 
 

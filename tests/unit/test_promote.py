@@ -65,7 +65,7 @@ def test_one_build_per_repository_across_stacks() -> None:
         "quay.io/ecosystem-appeng/store-inventory-postgresql",
     ]
     for repo, spec in builds.items():
-        assert spec.primary_ref == f"{repo}:sha-0123456", spec
+        assert spec.primary_ref == f"{repo}:sha-{REVISION}", spec
         for stack in STACKS:
             per_stack = images.stack_builds(images.stack_model(ROOT, stack), REVISION)
             assert [s for s in per_stack.values() if s.repository == repo] == [spec], (stack, repo)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from hardened_k8s.mock_engine import SECRET_PLACEHOLDER, ProgramRun
 from hardened_k8s.render import manifests, to_yaml
 
 from ..conftest import DEPLOYED_SECRETS, Rendered
+from ..traffic import Pod, port_matches, selects
 
 API, MCP, DB = "store-inventory", "mcp-store-inventory", "store-inventory-postgresql"
 DIGEST_RE = re.compile(r"^quay\.io/ecosystem-appeng/[a-z0-9-]+@sha256:[0-9a-f]{64}$")
@@ -124,7 +124,7 @@ def test_images_by_digest_under_the_registry(stack: Rendered) -> None:
     for workload in stack.pod_workloads():
         for c in containers(workload):
             assert DIGEST_RE.match(c["image"]), (who(workload), c["image"])
-            assert c["imagePullPolicy"] == "IfNotPresent", who(workload)
+            assert c["imagePullPolicy"] == "Always", who(workload)
 
 
 def test_rolling_update_is_graceful(stack: Rendered) -> None:
@@ -209,6 +209,18 @@ def test_dev_and_prod_differ_as_configured(
         assert targets == {"cpu": 70, "memory": 80}, name
         pod = stack.get("Deployment", name)["spec"]["template"]["spec"]
         assert ("topologySpreadConstraints" in pod) is spread, name
+        assert ("affinity" in pod) is spread, name
+        if spread:
+            # The preferred hostname anti-affinity beside the spread selects the replicas themselves.
+            (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            assert term["weight"] == 100, name
+            assert term["podAffinityTerm"] == {
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {
+                    "matchLabels": stack.get("Deployment", name)["spec"]["selector"]["matchLabels"]
+                },
+            }, name
+            assert "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
         if spread:
             keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
             assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, name
@@ -299,33 +311,6 @@ def test_default_deny_and_dns_egress(stack: Rendered) -> None:
     assert rule["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
 
 
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Label-selector semantics: every ``matchLabels`` pair and every ``matchExpressions`` term."""
-    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for term in selector.get("matchExpressions", []):
-        key, op, values = term["key"], term["operator"], term.get("values", [])
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[op]
-        if not ok:
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class Pod:
-    """A workload's pods as NetworkPolicy sees them: namespace, labels and named ports."""
-
-    name: str
-    namespace: str
-    labels: dict[str, str]
-    ports: dict[str, int]
-
-
 def pods_of(objects: list[dict[str, Any]]) -> dict[str, Pod]:
     return {
         w["metadata"]["name"]: Pod(
@@ -363,24 +348,6 @@ def peer_matches(objects: list[dict[str, Any]], entry: dict[str, Any], policy_ns
     elif pod.namespace != policy_ns:
         return False
     return selects(entry.get("podSelector", {}), pod.labels)
-
-
-def port_matches(ports: list[dict[str, Any]], destination: Pod, port: int) -> bool:
-    """An absent or empty ``ports`` list allows every port; named ports resolve on the destination."""
-    if not ports:
-        return True
-    for p in ports:
-        if p.get("protocol", "TCP") != "TCP":
-            continue
-        value = p.get("port")
-        number = destination.ports.get(value) if isinstance(value, str) else value
-        if (
-            value is None
-            or number == port
-            or (number is not None and number <= port <= p.get("endPort", number))
-        ):
-            return True
-    return False
 
 
 def admits(objects: list[dict[str, Any]], direction: str, subject: str, peer: str, port: int) -> bool:
@@ -443,6 +410,15 @@ def _add_ingress_peer(objects: list[dict[str, Any]], policy: str, entry: dict[st
                                                       "operator": "In", "values": ["restricted"]}]}}, True),
         ({"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": API}}}, False),
         ({"ipBlock": {"cidr": "10.0.0.0/8"}}, True),
+        # Selectors by meaning: every named namespace, all but one, none at all.
+        ({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                                                      "operator": "Exists"}]}}, True),
+        ({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                                                      "operator": "NotIn", "values": ["x"]}]}}, True),
+        ({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                                                      "operator": "DoesNotExist"}]}}, False),
+        ({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": "app.kubernetes.io/name",
+                                                  "operator": "NotIn", "values": [API]}]}}, True),
     ],
 )  # fmt: skip
 def test_traffic_oracle_evaluates_namespace_selectors(
@@ -454,6 +430,29 @@ def test_traffic_oracle_evaluates_namespace_selectors(
     assert not admits(objects, "Ingress", DB, MCP, 5432), "the committed policy already admits MCP"
     _add_ingress_peer(objects, DB, entry)
     assert admits(objects, "Ingress", DB, MCP, 5432) is admitted, entry
+
+
+@pytest.mark.parametrize(
+    ("ports", "admitted"),
+    [
+        ([{"protocol": "TCP", "port": 5000, "endPort": 6000}], True),
+        ([{"protocol": "TCP", "port": 1, "endPort": 5431}], False),
+        ([{"protocol": "TCP"}], True),  # no port: every port of the protocol
+        ([{"protocol": "UDP"}], False),
+        ([{"protocol": "TCP", "port": "postgres"}], True),  # the database's own port name
+        ([{"protocol": "TCP", "port": "http"}], False),  # a name the database does not give a port
+        ([], True),
+    ],
+)
+def test_traffic_oracle_evaluates_port_ranges(
+    rendered: Callable[[str], Rendered], ports: list[dict[str, Any]], admitted: bool
+) -> None:
+    objects = manifests_of(rendered("dev"))
+    peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": MCP}}}
+    for obj in objects:
+        if obj["kind"] == "NetworkPolicy" and obj["metadata"]["name"] == DB:
+            obj["spec"]["ingress"].append({"from": [peer], "ports": ports})
+    assert admits(objects, "Ingress", DB, MCP, 5432) is admitted, ports
 
 
 def test_every_pod_is_selected_by_an_allow_list_matching_its_labels(stack: Rendered) -> None:

@@ -19,7 +19,7 @@ DEFAULT_PLATFORM = "linux/amd64"
 DEFAULT_TARGET = "runtime"
 """Containerfile stage built when none is configured: the final, compiler-free stage."""
 
-_SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -60,10 +60,17 @@ class BuildSpec:
 
 
 def sha_tag(revision: str) -> str:
-    """The immutable tag of a git revision: ``sha-`` and its first 7 hex digits."""
+    """The immutable tag of a git revision: ``sha-`` and the full commit id.
+
+    The full id, not a prefix: two commits can share 7 hex digits, and the tag is what
+    promotion trusts to name one commit.
+    """
     if not _SHA_RE.match(revision):
-        raise ValueError(f"revision {revision!r} is not a git commit SHA (7 to 40 hex digits)")
-    return f"sha-{revision[:7]}"
+        raise ValueError(
+            f"revision {revision!r} is not a full git commit SHA (40 hex digits, or 64 in a SHA-256 "
+            "repository); pass the output of `git rev-parse HEAD`"
+        )
+    return f"sha-{revision}"
 
 
 def build_spec(
@@ -83,11 +90,13 @@ def build_spec(
 ) -> BuildSpec:
     """Describe the build of image ``name`` pushed as ``<registry>/<name>``.
 
-    Tags are ``sha-<short revision>`` then ``version``. Build args always carry the OCI label
+    Tags are ``sha-<full revision>`` then ``version``. Build args always carry the OCI label
     values ``VERSION``, ``REVISION`` and ``SOURCE``; ``BASE_IMAGE`` is passed only when
     ``base_image`` is given, otherwise the Containerfile's production default is used.
     ``BUILDKIT_INLINE_CACHE=1`` is set so every pushed image can seed later builds.
-    ``cache_from`` defaults to the ``version`` tag, the newest build of this release line.
+    ``cache_from`` defaults to none: a tag anyone with push access can move must not feed
+    layers into a build. CI's publish step (``scripts/images.py``) adds, by digest, the
+    ``version`` image it verified CI pushed from ``main``.
     """
     if not _TAG_RE.match(version):
         raise ValueError(f"version {version!r} is not a valid image tag")
@@ -110,7 +119,7 @@ def build_spec(
         repository=repository,
         tags=(sha_tag(revision), version),
         build_args=dict(sorted(merged.items())),
-        cache_from=(f"{repository}:{version}",) if cache_from is None else cache_from,
+        cache_from=() if cache_from is None else cache_from,
     )
 
 

@@ -119,6 +119,21 @@ def _version(value: str) -> str:
 Version = Annotated[str, AfterValidator(_version)]
 """A service version: the image's second tag and the ``app.kubernetes.io/version`` label."""
 
+_COMMIT_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _commit(value: str) -> str:
+    if not _COMMIT_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a full commit id; images are tagged sha-<commit> with all 40 hex "
+            "digits (a 7-digit prefix can name two commits): use `git rev-parse HEAD`"
+        )
+    return value
+
+
+Commit = Annotated[str, AfterValidator(_commit)]
+"""A full git commit id: 40 lowercase hex digits (64 in a SHA-256 repository)."""
+
 
 def scratch_volume_name(path: str) -> str:
     """Volume name of a writable path: ``/tmp`` -> ``tmp``, ``/var/cache/app`` -> ``var-cache-app``."""
@@ -499,10 +514,10 @@ class StackConfig(StackSettings):
         "the build machine's own docker login.",
     )
     source_url: str = Field(default="", description="Source repository URL (OCI label).")
-    image_revision: str | None = Field(
+    image_revision: Commit | None = Field(
         default=None,
-        pattern=r"^[0-9a-f]{7,40}$",
-        description="Git commit the images are built from. Default: the checkout's HEAD.",
+        description="Git commit the images are built from, in full (`git rev-parse HEAD`: 40 hex "
+        "digits). Default: the checkout's HEAD.",
     )
     services: dict[DnsLabel, ServiceSpec] = Field(description="Services by name.")
     database: DatabaseSpec | None = Field(default=None, description="PostgreSQL, if any.")

@@ -12,7 +12,16 @@ import pulumi
 
 from .arguments import ArgsCheck
 from .build import DEFAULT_PLATFORM, DEFAULT_TARGET, BuildSpec
+from .provenance import uncommitted_paths
 from .tokens import type_token, with_former_type
+
+
+def _uncommitted(context: str) -> list[str]:
+    """Uncommitted paths under the build context; none outside a git checkout. Only an ``up``
+    asks git (a preview, and so the mock engine, starts no process)."""
+    if pulumi.runtime.is_dry_run():
+        return []
+    return uncommitted_paths(context) or []
 
 
 def registry_server(repository: str) -> str:
@@ -86,6 +95,11 @@ class ServiceImage(pulumi.ComponentResource):
     (``keep_remotely``) when it is replaced by a new digest or destroyed, so every image
     pushed under the first tag stays pullable. Credentials are used only when
     ``registry_password`` is given; it is made a Pulumi secret and never exported.
+
+    ``pulumi up`` refuses to build when the build context holds uncommitted changes (git
+    reports modified, staged, deleted or untracked paths under it): the first tag names a
+    commit, and an image pushed under it must be that commit's bytes. A preview builds
+    nothing and does not ask.
     """
 
     ref: pulumi.Output[str]
@@ -104,8 +118,17 @@ class ServiceImage(pulumi.ComponentResource):
         check = ArgsCheck("ServiceImage", name)
         if not tags:
             check.add("tags", "is empty; give the tags to push, the immutable one first")
-        check.done()
         context = args["context"]
+        dirty = _uncommitted(context)
+        if dirty and tags:
+            check.add(
+                "context",
+                f"{context!r} has uncommitted changes ({', '.join(dirty[:3])}"
+                f"{', ...' if len(dirty) > 3 else ''}): the image would be pushed as "
+                f"{repository}:{tags[0]} without being that commit; commit or stash them, or deploy "
+                "an image CI built (image.ref)",
+            )
+        check.done()
         registry = None
         auth = None
         username = args.get("registry_username")

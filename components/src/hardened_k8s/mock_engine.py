@@ -323,8 +323,10 @@ def run_mocked(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     monitor: RecordingMonitor | None = None,
+    preview: bool = True,
 ) -> ProgramRun:
-    """Run ``program`` (any code that declares resources) on the mock engine, as a preview.
+    """Run ``program`` (any code that declares resources) on the mock engine, as a preview
+    (default) or, with ``preview=False``, as an update (``pulumi.runtime.is_dry_run()`` false).
 
     The program runs on a thread of its own (see :func:`_on_fresh_stack`), in the caller's
     context and event loop: code that needs the main thread, such as installing a signal
@@ -339,7 +341,7 @@ def run_mocked(
         # A fresh root stack per run: the SDK keeps one per process otherwise.
         settings.ROOT.set(None)
         pulumi.runtime.set_mocks(
-            monitor.recording, project=project, stack=stack, preview=True, monitor=monitor
+            monitor.recording, project=project, stack=stack, preview=preview, monitor=monitor
         )
         set_all_config(dict(config or {}), secret_keys or [])
         _sync_await(run_pulumi_func(body))

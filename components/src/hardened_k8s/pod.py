@@ -243,3 +243,24 @@ def topology_spread(selector: Mapping[str, str]) -> list[k8s.core.v1.TopologySpr
             ("kubernetes.io/hostname", "DoNotSchedule"),
         )
     ]
+
+
+def host_anti_affinity(selector: Mapping[str, str]) -> k8s.core.v1.AffinityArgs:
+    """Prefer nodes without another replica (weight 100), next to :func:`topology_spread`.
+
+    A preference, never a requirement: with more replicas than nodes the scheduler still
+    places them. Scanners that do not read topology spread look for this term.
+    """
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+                    ),
+                )
+            ]
+        )
+    )

@@ -303,7 +303,8 @@ def _statefulset_spec(
     container = k8s.core.v1.ContainerArgs(
         name="postgres",
         image=image,
-        image_pull_policy="IfNotPresent",
+        # Always: a pod starts only with an image its own credentials may pull (see workload.py).
+        image_pull_policy="Always",
         ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=PORT, protocol="TCP")],
         env=[
             k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value=spec.database),

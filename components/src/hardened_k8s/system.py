@@ -24,7 +24,7 @@ class ServiceSystemArgs(TypedDict, total=False):
     """The stack's config, from :func:`~hardened_k8s.stack_config.load_stack_config` (or
     :func:`~hardened_k8s.validation.parse_stack_config`). Required."""
     revision: Required[str]
-    """Git commit built images are tagged with (``sha-<short>``); see
+    """Git commit built images are tagged with (``sha-<full commit>``); see
     :func:`~hardened_k8s.stack_config.source_revision`. Required."""
     secrets: StackSecrets
     """The stack's secrets, each a secret ``Output``; the database password is required with a

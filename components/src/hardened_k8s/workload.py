@@ -159,7 +159,8 @@ class HardenedServiceArgs(TypedDict, total=False):
     """Named exceptions to the hardening. Default: none."""
     topology_spread: bool
     (
-        "Spread pods over zones (best effort) and nodes (required, skew 1). Default: ``false``; "
+        "Spread pods over zones (best effort) and nodes (required, skew 1), with a preferred "
+        "hostname pod anti-affinity beside it. Default: ``false``; "
         ":class:`~hardened_k8s.system.ServiceSystem` sets it in production."
     )
     kubernetes_version: str
@@ -483,7 +484,9 @@ def _deployment_spec(
     container = k8s.core.v1.ContainerArgs(
         name=labels.name,
         image=image,
-        image_pull_policy="IfNotPresent",
+        # Always: the node asks the registry whether this pod's credentials may pull the image
+        # instead of starting a copy it cached for someone else; by digest that is one request.
+        image_pull_policy="Always",
         ports=[k8s.core.v1.ContainerPortArgs(name=PORT_NAME, container_port=service.port, protocol="TCP")],
         env=env_vars,
         resources=pod.resource_requirements(service.resources),
@@ -522,6 +525,7 @@ def _deployment_spec(
                 topology_spread_constraints=pod.topology_spread(labels.selector)
                 if service.topology_spread
                 else None,
+                affinity=pod.host_anti_affinity(labels.selector) if service.topology_spread else None,
             ),
         ),
     )

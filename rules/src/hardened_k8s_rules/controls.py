@@ -13,10 +13,10 @@ from __future__ import annotations
 # when its rules and this list disagree.
 RULE_IDS: tuple[str, ...] = (
     *(f"PSS-{n:03d}" for n in range(1, 19)),
-    *(f"HARD-{n:03d}" for n in range(1, 40)),
+    *(f"HARD-{n:03d}" for n in range(1, 41)),
 )
 """Id of every hardening rule, in report order: ``PSS-001``..``PSS-018`` (the Pod Security
-Standards controls), then ``HARD-001``..``HARD-039`` (the project's hardening controls)."""
+Standards controls), then ``HARD-001``..``HARD-040`` (the project's hardening controls)."""
 
 MIN_RUN_AS_ID = 10000
 """Lowest UID/GID a container may run as: lower ids belong to the node's own users and

@@ -54,6 +54,9 @@ class ExemptedViolation:
     """The violation waived."""
     reason: str
     """The exemption's reason, from the stack file."""
+    entry: int | None = None
+    """Index of the exemption in the list given to :func:`evaluate` (``policyExemptions[entry]``);
+    ``None`` when unknown. Default: ``None``."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def evaluate(
                 violations.append(violation)
             else:
                 used.add(match[0])
-                exempted.append(ExemptedViolation(violation, match[1].reason))
+                exempted.append(ExemptedViolation(violation, match[1].reason, match[0]))
     return Report(
         violations=tuple(sorted(set(violations))),
         exempted=tuple(sorted(set(exempted), key=lambda e: e.violation)),
@@ -181,7 +184,8 @@ def format_report(report: Report) -> str:
         for e in report.exempted:
             v = e.violation
             lines.append(f"  [{v.rule_id}] {v.resource}: {v.problem}")
-            lines.append(f"      reason: {e.reason}")
+            entry = "" if e.entry is None else f" (policyExemptions[{e.entry}])"
+            lines.append(f"      reason{entry}: {e.reason}")
     if report.unused_exemptions:
         lines.append(f"UNUSED EXEMPTIONS ({len(report.unused_exemptions)})")
         for ex in report.unused_exemptions:

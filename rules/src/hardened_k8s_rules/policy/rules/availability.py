@@ -12,6 +12,7 @@ PDBs in the evaluation's :class:`~hardened_k8s_rules.policy.index.StackIndex`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from ..index import StackIndex
@@ -28,6 +29,7 @@ from ..objects import (
     kind_of,
     pod_template,
     ref,
+    selector_matches,
 )
 from .registry import ObjectRule, StackRule
 from .workload import RESOURCE_NAMES
@@ -199,12 +201,37 @@ def _check_topology_spread(obj: K8sObject) -> list[str]:
     pod = pod_template(obj)
     if pod is None:
         return []
+    # Anti-affinity no longer stands in for the spread: HARD-040 asks for it beside the spread.
+    if as_list(pod.spec.get("topologySpreadConstraints")):
+        return []
+    return [f"{pod.spec_path}.topologySpreadConstraints: is not set; spread replicas across nodes and zones"]
+
+
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def _spreads_over_hosts(term: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Whether an anti-affinity term keeps these pods off each other's node: hostname topology and
+    a label selector that matches the pods themselves (by meaning, not by spelling)."""
+    return term.get("topologyKey") == HOSTNAME and selector_matches(as_map(term.get("labelSelector")), labels)
+
+
+def _check_host_anti_affinity(obj: K8sObject) -> list[str]:
+    pod = pod_template(obj)
+    if pod is None:
+        return []
     anti = as_map(as_map(pod.spec.get("affinity")).get("podAntiAffinity"))
-    if as_list(pod.spec.get("topologySpreadConstraints")) or anti:
+    preferred = (
+        as_map(as_map(t).get("podAffinityTerm"))
+        for t in as_list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    )
+    required = (as_map(t) for t in as_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution")))
+    if any(_spreads_over_hosts(term, pod.labels) for term in (*preferred, *required)):
         return []
     return [
-        f"{pod.spec_path}.topologySpreadConstraints: is not set (nor podAntiAffinity); spread "
-        "replicas across nodes and zones"
+        f"{pod.spec_path}.affinity.podAntiAffinity: has no term on {HOSTNAME} that selects these "
+        "pods; add preferredDuringSchedulingIgnoredDuringExecution with topologyKey "
+        f"{HOSTNAME} and the workload's selector"
     ]
 
 
@@ -285,10 +312,23 @@ RULES = (
         title="Replicas spread across nodes and zones in production",
         message="Replicas on one node or zone fail together.",
         fix="Add topologySpreadConstraints on kubernetes.io/hostname and "
-        "topology.kubernetes.io/zone (or pod anti-affinity).",
+        "topology.kubernetes.io/zone (and the hostname anti-affinity of HARD-040 beside them).",
         kinds=frozenset({"Deployment"}),
         production_only=True,
         check=_check_topology_spread,
+    ),
+    ObjectRule(
+        id="HARD-040",
+        severity="mandatory",
+        title="Preferred hostname anti-affinity in production",
+        message="Topology spread alone is skipped by schedulers and scanners that read only "
+        "podAntiAffinity; without it replicas may land on one node and fail together.",
+        fix="Add podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution with topologyKey "
+        "kubernetes.io/hostname and the workload's selector, next to the topology spread (a "
+        "preference never leaves a pod Pending).",
+        kinds=frozenset({"Deployment"}),
+        production_only=True,
+        check=_check_host_anti_affinity,
     ),
 )
 """The availability rules."""

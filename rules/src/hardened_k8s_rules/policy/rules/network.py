@@ -13,18 +13,25 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ...profiles import CLUSTER_DNS
+from ...profiles import CLUSTER_DNS, ClusterDns
 from ..index import StackIndex
 from ..objects import K8sObject, as_list, as_map, namespace_of, pod_selector, selector_is_empty
+from ..selectors import (
+    MAX_PORT_RANGE,
+    NAMESPACE_KEYS,
+    NAMESPACE_NAME_LABEL,
+    pinned_values,
+    port_entry_admits,
+    port_span,
+    ports_admit,
+    selector_is_broad,
+)
 from .registry import ObjectRule, StackRule
 
-_NAMESPACE_NAME = "kubernetes.io/metadata.name"
 _DNS_PORT_NAMES = ("dns", "dns-tcp")
-_DNS_PORTS = (
-    *(port for dns in CLUSTER_DNS.values() for port in (*dns.ports, *map(str, dns.ports))),
-    *_DNS_PORT_NAMES,
-)
-"""Ports that carry DNS: any cluster DNS's ports, as numbers or strings, and their names."""
+_DNS_PROTOCOLS = ("UDP", "TCP")
+_DNS_PORT_NUMBERS = tuple(sorted({port for dns in CLUSTER_DNS.values() for port in dns.ports}))
+"""Ports that carry DNS: any cluster DNS's ports (as numbers, strings or ranges), and their names."""
 BROAD_PREFIX = {4: 16, 6: 48}
 """An ipBlock shorter than this prefix (/16 for IPv4, /48 for IPv6) admits too many addresses."""
 
@@ -88,7 +95,10 @@ def _stack_np_coverage(stack: StackIndex) -> list[tuple[K8sObject, str]]:
 
 
 def _broad_peer(peer: Mapping[str, Any]) -> str | None:
-    """Why a NetworkPolicy peer admits far more than one workload, or None."""
+    """Why a NetworkPolicy peer admits far more than one workload, or None.
+
+    Selectors are judged by what they match (:func:`~..selectors.selector_is_broad`), so an
+    ``Exists`` or ``NotIn`` expression that admits every namespace fails as ``{}`` does."""
     if "ipBlock" in peer:
         cidr = as_map(peer.get("ipBlock")).get("cidr")
         try:
@@ -101,14 +111,36 @@ def _broad_peer(peer: Mapping[str, Any]) -> str | None:
                 f"/{BROAD_PREFIX[network.version]} or longer"
             )
         return None
-    if "namespaceSelector" in peer and selector_is_empty(as_map(peer.get("namespaceSelector"))):
+    if "namespaceSelector" in peer:
+        namespaces = as_map(peer.get("namespaceSelector"))
+        if selector_is_broad(namespaces, NAMESPACE_KEYS):
+            what = "is empty" if selector_is_empty(namespaces) else "names no namespace by value"
+            return (
+                f"namespaceSelector: {what}, which admits every namespace of the cluster; "
+                "select one by its labels (matchLabels or an In expression)"
+            )
+        return None
+    pods = as_map(peer.get("podSelector"))
+    if selector_is_broad(pods):
+        what = "is empty" if selector_is_empty(pods) else "names no pod label by value"
         return (
-            "namespaceSelector: is empty, which admits every namespace of the cluster; "
-            "select one by its labels"
+            f"podSelector: {what}, which admits every pod of the namespace; select the workload's "
+            "pods (matchLabels or an In expression)"
         )
-    if "namespaceSelector" not in peer and selector_is_empty(as_map(peer.get("podSelector"))):
-        return "podSelector: is empty, which admits every pod of the namespace; select the workload's pods"
     return None
+
+
+def _broad_port(entry: Mapping[str, Any]) -> str | None:
+    """Why one ``ports`` entry admits a wide range of ports, or None."""
+    span = port_span(entry)
+    if span <= MAX_PORT_RANGE:
+        return None
+    if entry.get("port") is None:
+        return "has no port, which admits every port of its protocol; name the port"
+    return (
+        f"endPort: {entry.get('port')}-{entry.get('endPort')} admits {span} ports; list the ports "
+        f"or narrow the range to at most {MAX_PORT_RANGE}"
+    )
 
 
 def _check_np_peers(obj: K8sObject) -> list[str]:
@@ -121,8 +153,13 @@ def _check_np_peers(obj: K8sObject) -> list[str]:
             peers = as_list(rule.get(peers_key))
             if not peers:
                 problems.append(f"{path}.{peers_key}: is empty, which allows every peer; name them")
-            if not as_list(rule.get("ports")):
+            ports = as_list(rule.get("ports"))
+            if not ports:
                 problems.append(f"{path}.ports: is empty, which allows every port; list them")
+            for p_index, entry in enumerate(ports):
+                wide = _broad_port(as_map(entry))
+                if wide is not None:
+                    problems.append(f"{path}.ports[{p_index}]: {wide}")
             for p_index, peer in enumerate(peers):
                 broad = _broad_peer(as_map(peer))
                 if broad is not None:
@@ -130,18 +167,25 @@ def _check_np_peers(obj: K8sObject) -> list[str]:
     return problems
 
 
-def _cluster_dns_of(peer: Mapping[str, Any]) -> tuple[int | str, ...] | None:
-    """The ports of the cluster DNS the peer is exactly (kube-dns in kube-system, or
-    OpenShift's DNS pods in openshift-dns: :data:`profiles.CLUSTER_DNS`), or None."""
+def _pinned_to(selector: Mapping[str, Any], key: str, value: str) -> bool:
+    """Whether every object ``selector`` matches carries ``key: value``."""
+    allowed = pinned_values(selector, key)
+    return allowed is not None and allowed <= {value}
+
+
+def _cluster_dns_of(peer: Mapping[str, Any]) -> ClusterDns | None:
+    """The cluster DNS the peer is exactly (kube-dns in kube-system, or OpenShift's DNS pods in
+    openshift-dns: :data:`profiles.CLUSTER_DNS`), or None. Selectors count by what they match:
+    ``In: [kube-system]`` is as exact as ``matchLabels``, and extra terms only narrow."""
     if "ipBlock" in peer:
         return None
-    namespaces = as_map(as_map(peer.get("namespaceSelector")).get("matchLabels"))
-    pods = as_map(as_map(peer.get("podSelector")).get("matchLabels"))
+    namespaces = as_map(peer.get("namespaceSelector"))
+    pods = as_map(peer.get("podSelector"))
     for dns in CLUSTER_DNS.values():
-        if namespaces.get(_NAMESPACE_NAME) == dns.namespace and all(
-            pods.get(key) == value for key, value in dns.pod_labels.items()
+        if _pinned_to(namespaces, NAMESPACE_NAME_LABEL, dns.namespace) and all(
+            _pinned_to(pods, key, value) for key, value in dns.pod_labels.items()
         ):
-            return (*dns.ports, *(str(port) for port in dns.ports), *_DNS_PORT_NAMES)
+            return dns
     return None
 
 
@@ -151,7 +195,13 @@ def _is_cluster_dns(peer: Mapping[str, Any]) -> bool:
 
 
 def _opens_dns(rule: Mapping[str, Any]) -> bool:
-    return any(as_map(p).get("port") in _DNS_PORTS for p in as_list(rule.get("ports")))
+    """Whether the rule's ports admit a DNS port over UDP or TCP: no ports at all, an entry without
+    a port, a range over 53 (or 5353), the number as a string, or a DNS port name."""
+    ports = as_list(rule.get("ports"))
+    if not ports:
+        return True
+    carriers = [p for p in ports if as_map(p).get("protocol", "TCP") in _DNS_PROTOCOLS]
+    return any(ports_admit(carriers, port, _DNS_PORT_NAMES) for port in _DNS_PORT_NUMBERS if carriers)
 
 
 def _check_dns_destination(obj: K8sObject) -> list[str]:
@@ -163,8 +213,9 @@ def _check_dns_destination(obj: K8sObject) -> list[str]:
         for p_index, peer in enumerate(as_list(rule.get("to"))):
             if not _is_cluster_dns(as_map(peer)):
                 problems.append(
-                    f"spec.egress[{index}].to[{p_index}]: opens port 53 to a peer other than the "
-                    "cluster DNS; DNS to any other server can carry data out of the cluster"
+                    f"spec.egress[{index}].to[{p_index}]: opens a DNS port (53 or 5353) to a peer "
+                    "other than the cluster DNS; DNS to any other server can carry data out of the "
+                    "cluster"
                 )
     return problems
 
@@ -172,16 +223,17 @@ def _check_dns_destination(obj: K8sObject) -> list[str]:
 def _allows_dns(np: K8sObject) -> bool:
     for rule in as_list(as_map(np.get("spec")).get("egress")):
         rule = as_map(rule)
+        ports = as_list(rule.get("ports"))
         for peer in as_list(rule.get("to")):
-            ports = _cluster_dns_of(as_map(peer))
-            if ports is None:
+            dns = _cluster_dns_of(as_map(peer))
+            if dns is None:
                 continue
             protocols = {
                 as_map(p).get("protocol", "TCP")
-                for p in as_list(rule.get("ports"))
-                if as_map(p).get("port") in ports
+                for p in ports
+                if any(port_entry_admits(as_map(p), port, _DNS_PORT_NAMES) for port in dns.ports)
             }
-            if {"UDP", "TCP"} <= protocols:
+            if not ports or {"UDP", "TCP"} <= protocols:
                 return True
     return False
 
@@ -221,8 +273,9 @@ RULES = (
         title="NetworkPolicy rules name narrow peers and ports",
         message="A rule without peers or ports, or with a peer that admits every namespace, every "
         "pod or a wide address block, allows far more than the workloads it is written for.",
-        fix="List the allowed peers by their labels (a non-empty podSelector, a namespaceSelector "
-        "naming namespaces, an ipBlock of /16 or narrower) and the ports in every rule.",
+        fix="List the allowed peers by their labels (a podSelector and a namespaceSelector that pin "
+        "a label to named values with matchLabels or In, an ipBlock of /16 or narrower) and the "
+        "ports in every rule (each a port, a name, or a range of at most 64).",
         kinds=frozenset({"NetworkPolicy"}),
         check=_check_np_peers,
     ),

@@ -188,9 +188,9 @@ def _check_image_latest(pod: PodTemplate) -> list[str]:
 
 def _check_pull_policy(pod: PodTemplate) -> list[str]:
     return [
-        f"{c.path}.imagePullPolicy: is {c.spec.get('imagePullPolicy')!r}; set IfNotPresent"
+        f"{c.path}.imagePullPolicy: is {c.spec.get('imagePullPolicy')!r}; set Always"
         for c in containers(pod)
-        if c.spec.get("imagePullPolicy") != "IfNotPresent"
+        if c.spec.get("imagePullPolicy") != "Always"
     ]
 
 
@@ -400,9 +400,11 @@ RULES = (
     ObjectRule(
         id="HARD-013",
         severity="mandatory",
-        title="imagePullPolicy IfNotPresent",
-        message="With digests, Always only adds a registry round trip and an outage dependency.",
-        fix="Set imagePullPolicy: IfNotPresent on every container.",
+        title="imagePullPolicy Always",
+        message="With IfNotPresent a node starts an image it has cached for another pod without "
+        "asking the registry whether this pod's credentials may pull it.",
+        fix="Set imagePullPolicy: Always on every container; with the image pinned by digest the "
+        "registry check is a manifest request, and the layers stay cached.",
         kinds=PODS,
         check=pod_check(_check_pull_policy),
     ),
