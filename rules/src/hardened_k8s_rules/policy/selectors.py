@@ -26,6 +26,7 @@ NAMESPACE_KEYS = frozenset({NAMESPACE_NAME_LABEL})
 """Keys every namespace carries: pass as ``always`` when judging a ``namespaceSelector``."""
 
 MAX_PORT = 65535
+"""The highest TCP/UDP port number."""
 MAX_PORT_RANGE = 64
 """A port entry admitting more ports than this (a wide ``endPort`` range, or no ``port``) is broad."""
 

@@ -208,6 +208,7 @@ def _check_topology_spread(obj: K8sObject) -> list[str]:
 
 
 HOSTNAME = "kubernetes.io/hostname"
+"""The node label a hostname anti-affinity spreads replicas over."""
 
 
 def _spreads_over_hosts(term: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
