@@ -324,7 +324,10 @@ class HardenedService(pulumi.ComponentResource):
             )
         if service.max_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb", metadata=metadata(), spec=autoscaling.pdb_spec(labels.selector), opts=child
+                f"{name}-pdb",
+                metadata=metadata(),
+                spec=autoscaling.pdb_spec(labels.selector, service.kubernetes_version),
+                opts=child,
             )
 
         self.service_name = k8s_service.metadata.name
