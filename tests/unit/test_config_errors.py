@@ -87,13 +87,13 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "quantity with a wrong unit",
         set_path(S, SI, "resources", "requests", "memory", value="512mb"),
         f"{API}.resources.requests.memory",
-        "'512mb' is not a Kubernetes quantity",
+        '"512mb" is not a Kubernetes quantity; write "512Mi" or "512M"',
     ),
     (
         "negative quantity",
         set_path(S, SI, "resources", "limits", "cpu", value="-1"),
         f"{API}.resources.limits.cpu",
-        "'-1' is not a Kubernetes quantity",
+        '"-1" is negative',
     ),
     (
         "quantity that is not a number",
@@ -113,7 +113,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "probe path without slash",
         set_path(S, SI, "probes", "readinessPath", value="ready"),
         f"{API}.probes.readinessPath",
-        "must start with '/'",
+        'must start with "/", e.g. "/ready"',
     ),
     (
         "service name not a DNS-1035 label",
@@ -194,7 +194,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "unsupported kubernetesVersion",
         lambda c: c.update(kubernetesVersion="1.99"),
         "kubernetesVersion",
-        "'1.99' is not a Kubernetes version this library can check",
+        '"1.99" is not a Kubernetes version this library supports',
     ),
     *[
         (

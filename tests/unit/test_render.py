@@ -114,7 +114,7 @@ def test_files_have_ordinary_permissions(stack_render: StackRenders) -> None:
         (
             'kubernetesVersion: "1.31"',
             'kubernetesVersion: "1.99"',
-            "kubernetesVersion: '1.99' is not a Kubernetes version this library can check",
+            'kubernetesVersion: "1.99" is not a Kubernetes version this library supports',
         ),
         (
             "      port: 8000\n",

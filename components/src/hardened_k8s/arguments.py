@@ -23,6 +23,7 @@ from hardened_k8s_rules import profiles
 
 from .config import ConfigError
 from .inputs import SecurityProfile
+from .strict_args import unknown_fields
 
 
 class ArgsError(ConfigError):
@@ -105,6 +106,13 @@ class ArgsCheck:
     def __init__(self, component: str, name: str) -> None:
         self._owner = f"{component} {name!r} args"
         self.problems: list[tuple[str, str]] = []
+
+    def fields(self, args_type: Any, args: Mapping[str, Any]) -> None:
+        """Refuse every field of ``args`` (nested Args included) that ``args_type`` does not
+        declare: a ``TypedDict`` is not checked at runtime, and a misspelt field would
+        otherwise be dropped for its default."""
+        for path, message in unknown_fields(args_type, args):
+            self.add(path, message)
 
     def add(self, path: str, message: str) -> None:
         """Record a problem of the field at ``path`` (``autoscaling.min_replicas``)."""

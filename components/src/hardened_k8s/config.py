@@ -24,7 +24,8 @@ from hardened_k8s_rules.exemptions import Exemption
 from hardened_k8s_rules.models import StrictModel
 from hardened_k8s_rules.profiles import DEFAULT_PROFILE, SecurityProfile
 
-from .quantities import parse_quantity
+from . import formats
+from .quantities import parse_quantity, positive_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
 """Registry organisation every image is pushed to and pulled from."""
@@ -54,8 +55,6 @@ IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 """Namespaces the cluster owns: no PSA labels or default deny of ours may be applied to them."""
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DIGEST_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
-_TAG_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*:[\w][\w.-]{0,127}$")
 
 
 class ConfigError(Exception):
@@ -71,12 +70,36 @@ class ConfigError(Exception):
 
 
 def _quantity(value: str | int | float) -> str:
-    parse_quantity(value)
+    positive_quantity(value)
     return str(value)
 
 
 Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
-"""A Kubernetes resource quantity such as ``250m``, ``256Mi`` or ``1``; kept as written."""
+"""A Kubernetes resource quantity above zero, such as ``250m``, ``256Mi`` or ``1``; kept as written.
+
+Zero is refused although the API server takes it for requests and limits: a zero limit is no
+limit to the container runtime, and a zero request leaves the scheduler nothing to reserve and
+an HPA nothing to compute utilisation from. A volume size of zero the API server refuses.
+"""
+
+DnsSubdomain = Annotated[str, AfterValidator(formats.dns_1123_subdomain)]
+"""A DNS-1123 subdomain: the name of a Secret, an IngressClass or a StorageClass."""
+Dns1123Label = Annotated[str, AfterValidator(formats.dns_1123_label)]
+"""A DNS-1123 label: a namespace name."""
+IngressHost = Annotated[str, AfterValidator(formats.ingress_host)]
+"""An Ingress host: a DNS name, optionally ``*.`` and one (a wildcard host)."""
+Registry = Annotated[str, AfterValidator(formats.registry)]
+"""Where images are pushed: ``registry[:port][/org]``."""
+Platform = Annotated[str, AfterValidator(formats.platform)]
+"""A build platform BuildKit knows: ``linux/<arch>[/<variant>]``."""
+ImageRepository = Annotated[str, AfterValidator(formats.repository)]
+"""An image repository without tag or digest: ``registry[:port]/path``."""
+ImageTag = Annotated[str, AfterValidator(formats.tag)]
+"""An image tag."""
+BuildStage = Annotated[str, AfterValidator(formats.build_stage)]
+"""A Containerfile stage name."""
+PostgresName = Annotated[str, AfterValidator(formats.postgres_identifier)]
+"""A PostgreSQL database or role name."""
 
 
 def _dns_label(value: str) -> str:
@@ -166,13 +189,7 @@ WritablePaths = Annotated[list[str], AfterValidator(_writable_paths)]
 """Absolute paths made writable, each giving a distinct, valid volume name."""
 
 
-def _image_ref(value: str) -> str:
-    if not (_DIGEST_REF_RE.match(value) or _TAG_REF_RE.match(value)):
-        raise ValueError(f"{value!r} is not an image reference; use repo@sha256:<64 hex digits>")
-    return value
-
-
-ImageRef = Annotated[str, AfterValidator(_image_ref)]
+ImageRef = Annotated[str, AfterValidator(formats.image_reference)]
 """An image reference: ``repo@sha256:<digest>``, or ``repo:tag`` where a tag is allowed."""
 
 
@@ -245,13 +262,7 @@ class Autoscaling(StrictModel):
         return self
 
 
-def _http_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} must start with '/', e.g. '/{value}'")
-    return value
-
-
-HttpPath = Annotated[str, AfterValidator(_http_path)]
+HttpPath = Annotated[str, AfterValidator(formats.http_path)]
 
 
 class Probes(StrictModel):
@@ -277,7 +288,7 @@ class ImageBuild(StrictModel):
 
     context: str = Field(description="Build context directory, relative to the project.")
     containerfile: str = Field(default="Containerfile", description="Containerfile path inside the context.")
-    target: str = Field(default="runtime", description="Stage to build. Default runtime.")
+    target: BuildStage = Field(default="runtime", description="Stage to build. Default runtime.")
     args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
 
 
@@ -318,13 +329,12 @@ class Expose(StrictModel):
     """Reach a service from outside the cluster: an Ingress with TLS, and a NetworkPolicy
     rule admitting the ingress controller's namespace (and nothing else from outside)."""
 
-    host: str = Field(
-        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-        description="Public DNS name, e.g. mcp.example.com.",
+    host: IngressHost = Field(
+        description="Public DNS name, e.g. mcp.example.com, or a wildcard *.example.com.",
     )
-    tls_secret_name: DnsLabel = Field(description="Secret (type kubernetes.io/tls) with the certificate.")
-    ingress_class_name: str = Field(default="nginx", description="IngressClass. Default nginx.")
-    controller_namespace: DnsLabel = Field(
+    tls_secret_name: DnsSubdomain = Field(description="Secret (type kubernetes.io/tls) with the certificate.")
+    ingress_class_name: DnsSubdomain = Field(default="nginx", description="IngressClass. Default nginx.")
+    controller_namespace: Dns1123Label = Field(
         default="ingress-nginx", description="Namespace of the ingress controller. Default ingress-nginx."
     )
 
@@ -405,10 +415,10 @@ class DatabaseSpec(StrictModel):
         description="build (a Containerfile, like a service) or ref repo@sha256:<digest>; a plain "
         "string is a ref."
     )
-    database: str = Field(default="app", description="Database created at first start.")
-    user: str = Field(default="app", description="Owner role of the database.")
+    database: PostgresName = Field(default="app", description="Database created at first start.")
+    user: PostgresName = Field(default="app", description="Owner role of the database.")
     storage: Quantity = Field(default="1Gi", description="Volume size per replica. Default 1Gi.")
-    storage_class_name: str | None = Field(
+    storage_class_name: DnsSubdomain | None = Field(
         default=None, description="StorageClass; default: the cluster's default class."
     )
     resources: Resources = Field(
@@ -437,10 +447,26 @@ class DatabaseSpec(StrictModel):
 
 def _supported_kubernetes_version(value: str) -> str:
     supported = SUPPORTED_KUBERNETES_VERSIONS
-    if value not in supported:
+    if value in supported:
+        return value
+    # YAML reads an unquoted 1.30 as the number 1.3: the engine hands over "1.3".
+    padded = f"{value}0"
+    if re.fullmatch(r"1\.[0-9]", value) and padded in supported:
         raise ValueError(
-            f"{value!r} is not a Kubernetes version this library can check; use one of "
-            f'{supported[0]} to {supported[-1]} (quoted in YAML, e.g. "1.31")'
+            f"is {value}, which YAML made of the number {padded}; quote the version in the stack "
+            f'file: kubernetesVersion: "{padded}"'
+        )
+    raise ValueError(
+        f'"{value}" is not a Kubernetes version this library supports; use one of '
+        f'{supported[0]} to {supported[-1]} as "major.minor", quoted in YAML (e.g. "1.31")'
+    )
+
+
+def _git_revision(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{7,40}", value):
+        raise ValueError(
+            f'"{value}" is not a git commit; give 7 to 40 lower-case hex digits (git rev-parse HEAD), '
+            "or leave imageRevision unset to use the checkout's HEAD"
         )
     return value
 
@@ -463,7 +489,6 @@ class StackSettings(StrictModel):
 
     kubernetes_version: Annotated[str, AfterValidator(_supported_kubernetes_version)] = Field(
         default=DEFAULT_KUBERNETES_VERSION,
-        pattern=r"^1\.[0-9]{2}$",
         description="Target minor version, e.g. 1.31. Default 1.31.",
     )
     production: bool = Field(
@@ -485,22 +510,24 @@ class StackSettings(StrictModel):
 class StackConfig(StackSettings):
     """Everything one stack (environment) of the project is configured with."""
 
-    namespace: Annotated[DnsLabel, AfterValidator(_not_reserved)] = Field(
+    namespace: Annotated[Dns1123Label, AfterValidator(_not_reserved)] = Field(
         description="Namespace all workloads run in."
     )
-    registry: str = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
+    registry: Registry = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
     kube_context: str | None = Field(default=None, description="kubeconfig context of the explicit provider.")
     part_of: DnsLabel = Field(default="app", description="app.kubernetes.io/part-of label of every object.")
-    platform: str = Field(default="linux/amd64", description="Image build platform.")
+    platform: Platform = Field(
+        default="linux/amd64",
+        description="Image build platform, linux/<arch>[/<variant>]. Default linux/amd64.",
+    )
     registry_username: str | None = Field(
         default=None,
         description="Registry login; its password is the secret registryPassword. Default: "
         "the build machine's own docker login.",
     )
     source_url: str = Field(default="", description="Source repository URL (OCI label).")
-    image_revision: str | None = Field(
+    image_revision: Annotated[str, AfterValidator(_git_revision)] | None = Field(
         default=None,
-        pattern=r"^[0-9a-f]{7,40}$",
         description="Git commit the images are built from. Default: the checkout's HEAD.",
     )
     services: dict[DnsLabel, ServiceSpec] = Field(description="Services by name.")

@@ -87,6 +87,7 @@ class SecureNamespace(pulumi.ComponentResource):
         kubernetes_version = args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
         protect = args.get("protect", False)
         check = ArgsCheck("SecureNamespace", name)
+        check.fields(SecureNamespaceArgs, args)
         check.field("namespace", args["namespace"], StackConfig, "namespace")
         check.field("kubernetes_version", kubernetes_version, StackSettings, "kubernetes_version")
         given_profile = args.get("security_profile", SecurityProfile.RESTRICTED)

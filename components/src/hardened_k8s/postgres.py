@@ -246,6 +246,7 @@ class _Database:
 def _settings(name: str, args: PostgreSQLArgs) -> _Database:
     """``args`` over the stack file's defaults, checked by the stack file's constraints."""
     check = ArgsCheck("PostgreSQL", name)
+    check.fields(PostgreSQLArgs, args)
     app = args.get("app_name", default_of(DatabaseSpec, "name"))
     sslmode = args.get("sslmode")
     db = _Database(

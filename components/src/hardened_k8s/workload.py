@@ -376,6 +376,7 @@ class _Service:
 def _settings(name: str, args: HardenedServiceArgs) -> _Service:
     """``args`` over the stack file's defaults, checked by the stack file's constraints."""
     check = ArgsCheck("HardenedService", name)
+    check.fields(HardenedServiceArgs, args)
     app = args.get("app_name", name)
     labels = Labels(
         name=app,
@@ -384,7 +385,7 @@ def _settings(name: str, args: HardenedServiceArgs) -> _Service:
         component=args.get("component", default_of(ServiceSpec, "component")),
         part_of=args.get("part_of", default_of(StackConfig, "part_of")),
     )
-    check.value("namespace", args["namespace"], DnsLabel)
+    check.field("namespace", args["namespace"], StackConfig, "namespace")
     check.value("app_name", app, DnsLabel)
     for key in ("instance", "component", "part_of"):
         check.value(key, getattr(labels, key), LabelValue)
