@@ -58,12 +58,12 @@ SI = "store-inventory"
 DB = "store-inventory-postgresql"
 REF = "quay.io/ecosystem-appeng/other@sha256:" + hashlib.sha256(b"other").hexdigest()
 CASES: list[tuple[str, Edit, str, str]] = [
-    ("misspelt top-level key", lambda c: c.update(registy="quay.io/x"), "registy", "did you mean 'registry'"),
+    ("misspelt top-level key", lambda c: c.update(registy="quay.io/x"), "registy", 'did you mean "registry"'),
     (
         "misspelt service key",
         lambda c: api(c).update(egresTo=["store-inventory-postgresql"]),
         f"{API}.egresTo",
-        "did you mean 'egressTo'",
+        'did you mean "egressTo"',
     ),
     (
         "min above max",
@@ -286,7 +286,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "database sslmode libpq does not know",
         set_path("database", "sslmode", value="on"),
         "database.sslmode",
-        "Input should be 'disable', 'allow', 'prefer', 'require', 'verify-ca' or 'verify-full'",
+        'is "on"; use one of: disable, allow, prefer, require, verify-ca or verify-full',
     ),
     (
         "database name too long for a StatefulSet",

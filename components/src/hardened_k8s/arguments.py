@@ -23,6 +23,7 @@ from hardened_k8s_rules import profiles
 
 from .config import ConfigError
 from .inputs import SecurityProfile
+from .messages import describe
 from .strict_args import unknown_fields
 
 
@@ -162,7 +163,4 @@ class ArgsCheck:
 
     def _report(self, path: str, error: Any) -> None:
         loc = ".".join(str(part) for part in error["loc"] if part != "[key]")
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        if error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):
-            message += f" (got {error.get('input')!r})"
-        self.add(f"{path}.{loc}" if loc else path, message)
+        self.add(f"{path}.{loc}" if loc else path, describe(error))

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .config import ConfigError, StackConfig, is_pinned
+from .messages import describe
 from .network import Peer
 from .postgres import URL_KEY
 from .workload import AUTH_TOKEN_KEY, FILE_SUFFIX, file_variable, peer_url_env
@@ -336,15 +337,11 @@ def describe_error(err: Any, root: type[BaseModel] = StackConfig) -> tuple[str, 
         key = str(loc[-1])
         known = _known_keys(loc[:-1], root)
         close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = f'did you mean "{close[0]}"? ' if close else ""
         return _path(loc), (f"unknown key; {hint}remove it or use one of: {', '.join(known)}")
     if kind == "missing":
         return _path(loc), "required key is missing; add it to the stack config"
-    if kind == "value_error":
-        return _path(loc), str(err["ctx"]["error"])
-    value = err.get("input")
-    shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
-    return _path(loc), f"{err['msg']}{shown}"
+    return _path(loc), describe(err)
 
 
 def _known_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
