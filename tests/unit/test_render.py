@@ -117,8 +117,8 @@ def test_files_have_ordinary_permissions(stack_render: StackRenders) -> None:
             'kubernetesVersion: "1.99" is not a Kubernetes version this library supports',
         ),
         (
-            "      port: 8000\n",
-            "      port: 8000\n      version: 1.0.0+build.5\n",
+            "      component: api\n      version: 0.1.0\n",
+            "      component: api\n      version: 1.0.0+build.5\n",
             "services.store-inventory.version: '1.0.0+build.5' is not both an image tag",
         ),
         ("  store-inventory:services:\n", "  store-inventory:services: [\n", "Pulumi.dev.yaml:"),
