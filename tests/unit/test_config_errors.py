@@ -99,7 +99,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "quantity that is not a number",
         set_path(S, SI, "resources", "requests", "ephemeralStorage", value="abc"),
         f"{API}.resources.requests.ephemeralStorage",
-        "'abc' is not a Kubernetes quantity",
+        '"abc" is not a Kubernetes quantity',
     ),
     (
         "limit below request",

@@ -103,7 +103,7 @@ PostgresName = Annotated[str, AfterValidator(formats.postgres_identifier)]
 
 
 def _dns_label(value: str) -> str:
-    if not DNS_1035_RE.match(value):
+    if not DNS_1035_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1035 label; use at most 63 lower-case letters, digits "
             "and '-', starting with a letter and ending with a letter or digit"
@@ -115,7 +115,7 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
 
 def _label_value(value: str) -> str:
-    if not LABEL_VALUE_RE.match(value):
+    if not LABEL_VALUE_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a Kubernetes label value; use at most 63 letters, digits, "
             "'-', '_' and '.', starting and ending with a letter or digit"
@@ -128,7 +128,7 @@ LabelValue = Annotated[str, AfterValidator(_label_value)]
 
 
 def _version(value: str) -> str:
-    if not (IMAGE_TAG_RE.match(value) and LABEL_VALUE_RE.match(value)):
+    if not (IMAGE_TAG_RE.fullmatch(value) and LABEL_VALUE_RE.fullmatch(value)):
         suggestion = re.sub(r"[^A-Za-z0-9_.-]", "-", value).strip("-_.")[:63] or "0.1.0"
         raise ValueError(
             f"{value!r} is not both an image tag and a label value; use at most 63 letters, "
@@ -148,7 +148,7 @@ def scratch_volume_name(path: str) -> str:
 
 
 def _env_name(value: str) -> str:
-    if not _ENV_NAME_RE.match(value):
+    if not _ENV_NAME_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not an environment variable name")
     return value
 
@@ -169,7 +169,7 @@ def _writable_paths(value: list[str]) -> list[str]:
             problems.append(
                 f"{path!r} would hide the whole root filesystem; name the directories to make writable"
             )
-        elif not DNS_1123_LABEL_RE.match(name):
+        elif not DNS_1123_LABEL_RE.fullmatch(name):
             problems.append(
                 f"{path!r} gives the volume name {name!r}, which Kubernetes refuses (at most 63 "
                 "lower-case letters, digits and '-'); use a path of letters, digits, '/', '-' and '_'"

@@ -27,7 +27,7 @@ def _suggest_name(value: str) -> str:
 def dns_1123_label(value: str) -> str:
     """A DNS-1123 label (a namespace): at most 63 lower-case letters, digits and '-',
     alphanumeric at both ends."""
-    if len(value) > _LABEL_MAX or not DNS_1123_LABEL_RE.match(value):
+    if len(value) > _LABEL_MAX or not DNS_1123_LABEL_RE.fullmatch(value):
         suggestion = _suggest_name(value).replace(".", "-")[:_LABEL_MAX].strip("-")
         raise ValueError(
             f'"{value}" is not a DNS-1123 label; use at most 63 lower-case letters, digits and '
@@ -40,7 +40,7 @@ def dns_1123_subdomain(value: str) -> str:
     """A DNS-1123 subdomain (the name of a Secret, an IngressClass, a StorageClass): at most
     253 characters of lower-case letters, digits, '-' and '.', alphanumeric at both ends of
     every dot-separated part."""
-    if len(value) > _SUBDOMAIN_MAX or not DNS_1123_SUBDOMAIN_RE.match(value):
+    if len(value) > _SUBDOMAIN_MAX or not DNS_1123_SUBDOMAIN_RE.fullmatch(value):
         raise ValueError(
             f'"{value}" is not a DNS-1123 subdomain; use at most 253 lower-case letters, digits, '
             f"'-' and '.', each dot-separated part starting and ending with a letter or digit "
@@ -70,7 +70,7 @@ def ingress_host(value: str) -> str:
             f'"{value}" has a "*" that is not the whole first label; a wildcard host is "*." and a '
             "DNS name, e.g. *.example.com"
         )
-    if len(value) > _SUBDOMAIN_MAX or not DNS_1123_SUBDOMAIN_RE.match(name):
+    if len(value) > _SUBDOMAIN_MAX or not DNS_1123_SUBDOMAIN_RE.fullmatch(name):
         raise ValueError(
             f'"{value}" is not a DNS name an Ingress accepts; use lower-case letters, digits, '
             f"'-' and '.', each label starting and ending with a letter or digit, optionally "
@@ -120,10 +120,10 @@ def image_reference(value: str) -> str:
             f'"{value}" has a URL scheme; an image reference has none, e.g. quay.io/org/app@sha256:<digest>'
         )
     repository, tag, digest = _split_reference(value)
-    if not _REPOSITORY_RE.match(repository):
+    if not _REPOSITORY_RE.fullmatch(repository):
         lower = repository.split("/", 1)
         hint = ""
-        if repository != repository.lower() and _REPOSITORY_RE.match(
+        if repository != repository.lower() and _REPOSITORY_RE.fullmatch(
             "/".join([lower[0], lower[1].lower()]) if len(lower) == 2 else repository.lower()
         ):
             hint = " (the repository path must be lower-case)"
@@ -134,12 +134,12 @@ def image_reference(value: str) -> str:
         )
     if len(repository) > REPOSITORY_MAX:
         raise ValueError(f'"{value}" has a repository of {len(repository)} characters; at most 255')
-    if tag is not None and not TAG_RE.match(tag):
+    if tag is not None and not TAG_RE.fullmatch(tag):
         raise ValueError(
             f"\"{value}\" has the tag \"{tag}\"; a tag is at most 128 letters, digits, '_', '.' "
             "and '-', not starting with '.' or '-'"
         )
-    if digest is not None and not _SHA256_RE.match(digest):
+    if digest is not None and not _SHA256_RE.fullmatch(digest):
         raise ValueError(
             f'"{value}" has the digest "{digest}"; use sha256: and 64 lower-case hex digits '
             "(as the registry reports it)"
@@ -154,7 +154,7 @@ def image_reference(value: str) -> str:
 
 def repository(value: str) -> str:
     """An image repository without tag or digest, ``registry[:port]/path`` (``quay.io/org/app``)."""
-    if not _REPOSITORY_RE.match(value) or len(value) > REPOSITORY_MAX:
+    if not _REPOSITORY_RE.fullmatch(value) or len(value) > REPOSITORY_MAX:
         raise ValueError(
             f'"{value}" is not an image repository; use registry/path (at most 255 characters), '
             "the path of lower-case letters, digits and '.', '_', '-' between them, e.g. quay.io/org/app"
@@ -164,7 +164,7 @@ def repository(value: str) -> str:
 
 def tag(value: str) -> str:
     """An image tag: at most 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."""
-    if not TAG_RE.match(value):
+    if not TAG_RE.fullmatch(value):
         raise ValueError(
             f"\"{value}\" is not an image tag; use at most 128 letters, digits, '_', '.' and '-', "
             "not starting with '.' or '-'"
@@ -178,7 +178,7 @@ def registry(value: str) -> str:
     if "://" in value:
         host = value.split("://", 1)[1]
         raise ValueError(f'"{value}" has a URL scheme; drop it: "{host}"')
-    if not _REGISTRY_RE.match(value):
+    if not _REGISTRY_RE.fullmatch(value):
         raise ValueError(
             f'"{value}" is not a registry and organisation; use host[:port]/org, the org of '
             "lower-case letters, digits and '.', '_', '-' between them, without a trailing '/' "
@@ -221,6 +221,10 @@ def platform(value: str) -> str:
 
     Only ``linux``: the pods' hardening (seccomp, non-root UIDs, read-only root) is Linux's.
     """
+    if "," in value:
+        raise ValueError(
+            f'"{value}" names several platforms; each image is built for one: pick one, e.g. "linux/amd64"'
+        )
     parts = value.split("/")
     known = ", ".join(f"linux/{arch}" for arch in PLATFORM_VARIANTS)
     if len(parts) not in (2, 3) or parts[0] != "linux":
@@ -230,8 +234,8 @@ def platform(value: str) -> str:
         raise ValueError(f'"{value}" is not a build platform; use os/arch[/variant], e.g. {hint}')
     arch = parts[1]
     if arch not in PLATFORM_VARIANTS:
-        alias = _ARCH_ALIASES.get(arch.lower())
-        hint = f'"linux/{alias}"' if alias else f"one of {known}"
+        known_alias = _ARCH_ALIASES.get(arch.lower())
+        hint = f'"linux/{known_alias}"' if known_alias else f"one of {known}"
         raise ValueError(f'"{value}": BuildKit knows no architecture "{arch}"; use {hint}')
     if len(parts) == 3:
         variants = PLATFORM_VARIANTS[arch]
@@ -243,7 +247,7 @@ def platform(value: str) -> str:
 
 # --- HTTP paths -----------------------------------------------------------------------------
 
-_PATH_CHARS_RE = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$")
+_PATH_CHARS_RE = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
@@ -255,8 +259,8 @@ def http_path(value: str) -> str:
     """
     if not value.startswith("/"):
         raise ValueError(f'"{value}" must start with "/", e.g. "/{value.lstrip()}"')
-    if not _PATH_CHARS_RE.match(value):
-        bad = next(c for c in value if not _PATH_CHARS_RE.match("/" + c))
+    if not _PATH_CHARS_RE.fullmatch(value):
+        bad = next(c for c in value if not _PATH_CHARS_RE.fullmatch("/" + c))
         shown = {" ": "a space", "\t": "a tab", "\n": "a line break"}.get(bad, f'"{bad}"')
         raise ValueError(
             f'"{value}" contains {shown}, which is not valid in a URL path; percent-encode it or remove it'
@@ -274,7 +278,7 @@ _STAGE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]*$")
 def build_stage(value: str) -> str:
     """A Containerfile stage name (``FROM ... AS <name>``): a letter, then letters, digits,
     '_', '.' and '-'."""
-    if not _STAGE_RE.match(value):
+    if not _STAGE_RE.fullmatch(value):
         raise ValueError(
             f'"{value}" is not a Containerfile stage name; use the name after AS in a FROM line, '
             "a letter then letters, digits, '_', '.' and '-' (e.g. runtime)"
@@ -288,7 +292,7 @@ _PG_IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 def postgres_identifier(value: str) -> str:
     """A PostgreSQL database or role name as the image's init creates it unquoted: a
     lower-case letter or '_', then lower-case letters, digits and '_', at most 63 bytes."""
-    if not _PG_IDENTIFIER_RE.match(value):
+    if not _PG_IDENTIFIER_RE.fullmatch(value):
         suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")[:63] or "app"
         if suggestion[0].isdigit():
             suggestion = f"_{suggestion}"[:63]

@@ -47,7 +47,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     numbers and unit spellings such as ``512mb`` or ``1GB``.
     """
     text = str(value).strip()
-    match = _QUANTITY_RE.match(text)
+    match = _QUANTITY_RE.fullmatch(text)
     if match and match["sign"] == "-" and Decimal(match["number"]) != 0:
         raise ValueError(f'"{text}" is negative; a resource amount must be 0 or more, e.g. {text[1:]}')
     if match and match["exp"] and abs(int(match["exp"][1:])) > _MAX_EXPONENT:
@@ -58,15 +58,15 @@ def parse_quantity(value: str | int | float) -> Decimal:
         unit = re.match(r"^[0-9.]+\s*([A-Za-z]+)$", text)
         fix = _UNIT_FIXES.get(unit[1].lower()) if unit else None
         if unit and fix:
-            number = text[: -len(unit[1])].strip()
-            spelled = " or ".join(f'"{number}{suffix}"' for suffix in fix)
+            digits = text[: -len(unit[1])].strip()
+            spelled = " or ".join(f'"{digits}{suffix}"' for suffix in fix)
             raise ValueError(
                 f'"{text}" is not a Kubernetes quantity; write {spelled} (binary, then decimal)'
                 if len(fix) > 1
                 else f'"{text}" is not a Kubernetes quantity; write {spelled}'
             )
         raise ValueError(
-            f"{text!r} is not a Kubernetes quantity; use a non-negative number with an optional "
+            f'"{text}" is not a Kubernetes quantity; use a non-negative number with an optional '
             "suffix: binary Ki/Mi/Gi/Ti/Pi/Ei, decimal n/u/m/k/M/G/T/P/E or an exponent "
             "(e.g. 500m, 256Mi, 1Gi, 0.5)"
         )
