@@ -282,6 +282,17 @@ class Probes(StrictModel):
         description="Time a slow starter gets before liveness applies. Default 60.",
     )
 
+    @model_validator(mode="after")
+    def _liveness_differs(self) -> Self:
+        # Rule HARD-009 refuses the render otherwise: say so where the paths are written.
+        if self.readiness_path == self.liveness_path:
+            raise ValueError(
+                f"readinessPath and livenessPath are both {self.readiness_path}; liveness must be a "
+                "cheaper check than readiness (a busy pod is restarted otherwise): give livenessPath "
+                "a shallow endpoint, e.g. /health"
+            )
+        return self
+
 
 class ImageBuild(StrictModel):
     """Build the image from source (a multi-stage Containerfile)."""
