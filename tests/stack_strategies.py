@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from hardened_k8s.config import SUPPORTED_KUBERNETES_VERSIONS
 from hardened_k8s.formats import PLATFORM_VARIANTS
+from hardened_k8s_rules.policy.rules.workload import made_up_digest
 from hardened_k8s_rules.profiles import PROFILES
 
 RESERVED = {"default", "kube-system", "kube-public", "kube-node-lease"}
@@ -169,6 +170,8 @@ def image_refs(*, production: bool) -> st.SearchStrategy[str]:
     )
     repository = st.builds(lambda d, p: f"{d}/{p}", domain, path)
     digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).map(lambda h: f"sha256:{h}")
+    if production:  # rule HARD-035: no placeholder digest (all zeros, a repeated pattern)
+        digest = digest.filter(lambda d: not made_up_digest(f"x@{d}"))
     pinned = st.builds(lambda r, d: f"{r}@{d}", repository, digest)
     tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
     # Rule HARD-011 wants a digest in every stack (a tag, allowed outside production by the

@@ -135,10 +135,17 @@ class DryRun:
                 self.refused.append(f"{label}: {who}: {body.get('message')}")
 
 
-def green_objects(run: ProgramRun, settings_: CheckSettings) -> list[dict[str, Any]] | None:
-    """The manifests of a run whose render is green (schema and policy), else ``None``."""
+class NotGreenError(Exception):
+    """A render that failed its schema or policy check; the message is the check's report."""
+
+
+def green_objects(run: ProgramRun, settings_: CheckSettings) -> list[dict[str, Any]]:
+    """The manifests of a run whose render is green (schema and policy); :class:`NotGreenError` if not."""
     objects = manifests(run)
-    return None if check(objects, settings_).failed else [o.manifest for o in objects]
+    checks = check(objects, settings_)
+    if checks.failed:
+        raise NotGreenError(checks.text())
+    return [o.manifest for o in objects]
 
 
 def project_stacks() -> list[tuple[str, Path, str]]:
@@ -157,7 +164,7 @@ def settings_of(project: Path, stack: str) -> CheckSettings:
     return check_settings(project, stack)
 
 
-def render_generated(config: dict[str, Any]) -> list[dict[str, Any]] | None:
+def render_generated(config: dict[str, Any]) -> list[dict[str, Any]]:
     """A generated configuration rendered as the dev stack of the repository's program."""
     values, secret_keys = stack_config(
         "store-inventory",
@@ -208,9 +215,10 @@ def test_the_api_server_accepts_every_object_of_every_green_render(cluster: Any)
 
     for label, project, stack in project_stacks():
         run = run_program(project, stack, assume_secrets=RENDER_ASSUMES_SECRETS)
-        objects = green_objects(run, settings_of(project, stack))
-        if objects is None:
-            result.not_green.append(label)
+        try:
+            objects = green_objects(run, settings_of(project, stack))
+        except NotGreenError as exc:
+            result.not_green.append(f"{label}: {exc}")
             continue
         result.submit(api, label, objects)
 
@@ -224,9 +232,10 @@ def test_the_api_server_accepts_every_object_of_every_green_render(cluster: Any)
         values["store-inventory:kubernetesVersion"] = version
         values["store-inventory:namespace"] = f"versions-{version.replace('.', '-')}"
         run = run_program(ROOT, "dev", config=values, secret_keys=secret_keys)
-        objects = green_objects(run, CheckSettings(kubernetes_version=version))
-        if objects is None:
-            result.not_green.append(f"dev at {version}")
+        try:
+            objects = green_objects(run, CheckSettings(kubernetes_version=version))
+        except NotGreenError as exc:
+            result.not_green.append(f"dev at {version}: {exc}")
             continue
         result.submit(api, f"dev at {version}", objects)
 
@@ -235,11 +244,8 @@ def test_the_api_server_accepts_every_object_of_every_green_render(cluster: Any)
     for i, config in enumerate(generated):
         try:
             objects = render_generated(config)
-        except ConfigError as exc:
-            result.not_green.append(f"generated #{i}: refused: {exc}")
-            continue
-        if objects is None:
-            result.not_green.append(f"generated #{i}: schema or policy failed")
+        except (ConfigError, NotGreenError) as exc:
+            result.not_green.append(f"generated #{i} {json.dumps(config)}: {exc}")
             continue
         result.submit(api, f"generated #{i} {json.dumps(config)}", objects)
 

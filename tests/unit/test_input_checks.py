@@ -240,6 +240,19 @@ def test_stack_file_formats_are_refused_with_key_and_fix(key: str, edit: Any, wo
     assert_plain(message)
 
 
+def test_placeholder_digest_in_production_names_the_key() -> None:
+    zero = "quay.io/org/app@sha256:" + "0" * 64
+    error = config_error(
+        lambda c: (
+            c.update(production=True),
+            api(c).update(image={"ref": zero}),
+            c["database"].update(image=zero),
+        )
+    )
+    for key in (f"{API}.image.ref", "database.image.ref"):
+        assert "placeholder digest" in problem(error, key) and "HARD-035" in problem(error, key)
+
+
 def test_wildcard_host_renders() -> None:
     config = stack_file_config("dev")
     config["services"]["mcp-store-inventory"]["expose"]["host"] = "*.dev.example.com"

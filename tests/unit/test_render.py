@@ -208,16 +208,16 @@ def test_opt_out_names_the_exemption_it_needs(tmp_path: Path, capsys: pytest.Cap
 def test_mandatory_violation_fails_the_render_and_removes_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_render: StackRenders
 ) -> None:
-    # A pinned image with a placeholder digest passes the config; production policy refuses it.
-    zero = "quay.io/ecosystem-appeng/web@sha256:" + "0" * 64
+    # A tag passes the config outside production; the policy wants a digest in every stack.
+    tagged = "quay.io/ecosystem-appeng/web:1.0"
     project = one_service_project(
-        tmp_path, "prod", f"image: {{ref: {zero}}}\nport: 8080\nreplicas: 2\n", production=True
+        tmp_path, "prod", f"image: {{ref: {tagged}}}\nport: 8080\nreplicas: 2\n", production=False
     )
     out = tmp_path / "out"
     earlier_render(stack_render, "prod", out)
     assert render(project, out, "prod") == 1
     printed = capsys.readouterr().out
-    assert "[HARD-035] Deployment/shop/web" in printed
+    assert "[HARD-011] Deployment/shop/web" in printed
     assert "Wrote nothing" in printed
     assert not (out / "prod").exists()
 

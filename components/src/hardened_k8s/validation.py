@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from hardened_k8s_rules.policy.rules.workload import made_up_digest
+
 from .config import ConfigError, StackConfig, is_pinned
 from .messages import describe
 from .network import Peer
@@ -106,6 +108,8 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                     )
                 )
         if config.production:
+            if svc.image.ref is not None and made_up_digest(svc.image.ref):
+                problems.append((f"{base}.image.ref", _PLACEHOLDER_DIGEST.format(ref=svc.image.ref)))
             if not svc.image.pinned:
                 problems.append(
                     (
@@ -122,6 +126,9 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                         "autoscaling.minReplicas to at least 2",
                     )
                 )
+    db_ref = config.database.image.ref if config.database else None
+    if config.production and db_ref is not None and made_up_digest(db_ref):
+        problems.append(("database.image.ref", _PLACEHOLDER_DIGEST.format(ref=db_ref)))
     if config.production and config.database and not is_pinned(config.database.image):
         problems.append(
             (
@@ -130,6 +137,13 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
             )
         )
     return problems
+
+
+_PLACEHOLDER_DIGEST = (
+    '"{ref}" has a placeholder digest (all zeros or a repeated pattern) that no registry serves, '
+    "so production pods would never start (rule HARD-035); pin the digest the registry reports "
+    "(skopeo inspect docker://<repo>:<tag>), or build the image"
+)
 
 
 OPT_OUT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
