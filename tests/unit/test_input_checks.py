@@ -253,6 +253,14 @@ def test_placeholder_digest_in_production_names_the_key() -> None:
         assert "placeholder digest" in problem(error, key) and "HARD-035" in problem(error, key)
 
 
+def test_text_that_starts_like_json_stays_text() -> None:
+    config = stack_file_config("dev")
+    config["kubeContext"] = "[dev] cluster {a}"
+    run = run_stack("dev", config)
+    provider = next(r for r in run.registrations if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["context"] == "[dev] cluster {a}"
+
+
 def test_wildcard_host_renders() -> None:
     config = stack_file_config("dev")
     config["services"]["mcp-store-inventory"]["expose"]["host"] = "*.dev.example.com"

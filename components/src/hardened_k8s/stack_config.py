@@ -226,8 +226,12 @@ def _config_keys() -> list[str]:
 def _decode(value: str | None) -> Any:
     """Structured values arrive as JSON text; scalars stay strings for pydantic to coerce.
 
-    Scalars are not JSON-decoded on purpose: ``"1.30"`` must stay a version string.
+    Scalars are not JSON-decoded on purpose: ``"1.30"`` must stay a version string. Text
+    that only starts like JSON (a kubeContext ``[dev] cluster``) stays text.
     """
     if value is not None and value.lstrip()[:1] in ("{", "["):
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     return value
