@@ -148,3 +148,30 @@ def test_snake_case() -> None:
     assert snake_case("minReplicas") == "min_replicas"
     assert snake_case("scaleDownStabilizationSeconds") == "scale_down_stabilization_seconds"
     assert snake_case("port") == "port"
+
+
+def test_args_formats_are_checked_like_the_stack_file() -> None:
+    monitor = RecordingMonitor(RecordingMocks())
+    bad_secret = {"TOKEN": {"secret_name": "Token_Secret", "key": "TOKEN"}}
+    with pytest.raises(ArgsError) as caught:
+        run_mocked(
+            service(image="quay.io/Org/App", secret_files=bad_secret, probes={"readiness_path": "/r x"}),
+            monitor=monitor,
+        )
+    problems = dict(caught.value.problems)
+    owner = "HardenedService 'api' args"
+    assert "must be lower-case" in problems[f"{owner}.image"]
+    assert "DNS-1123 subdomain" in problems[f"{owner}.secret_files.TOKEN.secret_name"]
+    assert "contains a space" in problems[f"{owner}.probes.readiness_path"]
+    with pytest.raises(ArgsError) as caught:
+        run_mocked(database(user="App-User", storage="0", storage_class_name="SSD"))
+    problems = dict(caught.value.problems)
+    owner = "PostgreSQL 'db' args"
+    assert "not a PostgreSQL name" in problems[f"{owner}.user"]
+    assert "is zero" in problems[f"{owner}.storage"]
+    assert "DNS-1123 subdomain" in problems[f"{owner}.storage_class_name"]
+    with pytest.raises(ArgsError) as caught:
+        run_mocked(lambda: ServiceImage("img", {**IMAGE, "platform": "linux/x86_64", "tags": ["-x"]}))  # type: ignore[typeddict-item]
+    problems = dict(caught.value.problems)
+    assert '"linux/amd64"' in problems["ServiceImage 'img' args.platform"]
+    assert "not an image tag" in problems["ServiceImage 'img' args.tags[0]"]

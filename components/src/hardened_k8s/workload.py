@@ -20,8 +20,10 @@ from .config import (
     DEFAULT_RUN_AS_USER,
     Autoscaling,
     DnsLabel,
+    DnsSubdomain,
     EnvVarName,
     Expose,
+    ImageRef,
     LabelValue,
     Probes,
     Resources,
@@ -387,6 +389,10 @@ def _settings(name: str, args: HardenedServiceArgs) -> _Service:
     )
     check.field("namespace", args["namespace"], StackConfig, "namespace")
     check.value("app_name", app, DnsLabel)
+    check.value("image", args["image"], ImageRef)
+    for key, secret in (args.get("secret_files") or {}).items():
+        if "secret_name" in secret:
+            check.value(f"secret_files.{key}.secret_name", secret["secret_name"], DnsSubdomain)
     for key in ("instance", "component", "part_of"):
         check.value(key, getattr(labels, key), LabelValue)
     check.field("version", labels.version, ServiceSpec, "version")
