@@ -315,15 +315,49 @@ def stack_configs(draw: st.DrawFn) -> dict[str, Any]:
     return config
 
 
+def _uppercased(names: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return names.filter(lambda n: any(c.isalpha() for c in n)).map(
+        lambda n: n[0].upper() + n[1:] if n[0].isalpha() else n.upper()
+    )
+
+
 REFUSED: dict[str, st.SearchStrategy[str]] = {
-    "namespace": st.sampled_from(["-ns", "Ns", "n" * 64, "ns.x", "ns_1"]),
-    "expose.host": st.sampled_from(["10.0.0.1", "*.*.a.io", "a*.io", "A.io", "a_b.io", "-a.io", "a..io"]),
-    "expose.tlsSecretName": st.sampled_from(["Tls", "tls_x", "-tls", "t" * 254]),
-    "expose.ingressClassName": st.sampled_from(["Nginx", "nginx_x", "nginx-"]),
-    "resources.requests.cpu": st.sampled_from(["-1", "-100m", "1GB", "1 m", "abc"]),
-    "database.storage": st.sampled_from(["0", "-1Gi", "1GB"]),
+    "namespace": st.one_of(
+        st.sampled_from(["-ns", "Ns", "n" * 64, "ns.x", "ns_1"]),
+        _uppercased(dns_label()),
+        dns_label(max_size=62).map(lambda n: n + "_"),
+    ),
+    "expose.host": st.one_of(
+        st.sampled_from(["10.0.0.1", "*.*.a.io", "a*.io", "A.io", "a_b.io", "-a.io", "a..io", "::1"]),
+        _uppercased(hosts().filter(lambda h: not h.startswith("*"))),
+        st.ip_addresses(v=4).map(str),
+    ),
+    "expose.tlsSecretName": st.one_of(
+        st.sampled_from(["Tls", "tls_x", "-tls", "t" * 254]), _uppercased(dns_subdomain())
+    ),
+    "expose.ingressClassName": st.one_of(
+        st.sampled_from(["Nginx", "nginx_x", "nginx-"]), dns_subdomain().map(lambda n: n + ".")
+    ),
+    "resources.requests.cpu": st.one_of(
+        st.sampled_from(["-1", "-100m", "1GB", "1 m", "abc"]),
+        cpu().filter(lambda q: not q.startswith("+")).map(lambda q: "-" + q),
+    ),
+    "database.storage": st.one_of(
+        st.sampled_from(["0", "-1Gi", "1GB", "0Gi"]),
+        memory().filter(lambda q: not q.startswith("+")).map(lambda q: "-" + q),
+    ),
 }
-"""Values the library refuses that the API server refuses too (no hardening choice involved)."""
+"""Values the library refuses that the API server refuses too (no hardening choice involved),
+drawn from the generator's own strategies turned invalid, and a few hand-picked ones."""
+
+HARDENING_CHOICES: dict[str, list[str]] = {
+    "resources.requests.cpu": ["0", "0m"],
+    "expose.host": ["a" * 64 + ".example.com"],
+    "probes.readinessPath": ["/re ady", "/100%"],
+}
+"""Values the library refuses on purpose although the API server accepts them
+(docs/input-checks.md says why); the cluster tier checks that the API server does accept them,
+so the list of choices stays true."""
 
 
 def refused_values() -> st.SearchStrategy[tuple[str, str]]:

@@ -21,7 +21,7 @@ from hardened_k8s.mock_engine import run_program
 from hardened_k8s.render import CheckSettings, check, manifests
 
 from ..conftest import ROOT, engine_config, stack_file_config
-from ..stack_strategies import refused_values, stack_configs
+from ..stack_strategies import HARDENING_CHOICES, refused_values, stack_configs
 
 EXAMPLES = int(os.environ.get("STACK_EXAMPLES", "10"))
 """Configurations per run in the unit tier (the generator's seed changes from run to run)."""
@@ -73,6 +73,8 @@ def _set(config: dict[str, Any], key: str, value: str) -> str:
     parts = key.split(".")
     if parts[0] == "expose":
         service["expose"] = {"host": "a.example.com", "tlsSecretName": "tls"}
+    if parts[0] == "probes":
+        service["probes"] = {"readinessPath": "/ready", "livenessPath": "/health"}
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
@@ -95,3 +97,16 @@ def test_refused_values_name_their_key(refused: tuple[str, str], stack: str) -> 
     assert messages, (path, caught.value.problems)
     for message in messages:
         assert "Input should" not in message and "pattern" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(k, v) for k, values in sorted(HARDENING_CHOICES.items()) for v in values]
+)
+def test_hardening_choices_are_refused_with_their_key(key: str, value: str) -> None:
+    """Values the API server takes and the library refuses on purpose (docs/input-checks.md)."""
+    config = stack_file_config("dev")
+    path = _set(config, key, value)
+    values, secret_keys = engine_config(config)
+    with pytest.raises(ConfigError) as caught:
+        run_program(ROOT, "dev", config=values, secret_keys=secret_keys)
+    assert [m for p, m in caught.value.problems if p == path], (path, caught.value.problems)
