@@ -163,7 +163,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
             c.update(production=True),
             c["database"].update(image="quay.io/ecosystem-appeng/postgres:16"),
         ),
-        "database.image",
+        "database.image.ref",
         "has no digest",
     ),
     (

@@ -240,6 +240,14 @@ def test_stack_file_formats_are_refused_with_key_and_fix(key: str, edit: Any, wo
     assert_plain(message)
 
 
+def test_database_tag_in_production_names_the_reference() -> None:
+    error = config_error(
+        lambda c: (c.update(production=True), c["database"].update(image="docker.io/library/postgres:16"))
+    )
+    message = problem(error, "database.image.ref")
+    assert message.startswith('"docker.io/library/postgres:16" has no digest') and "ImageSpec" not in message
+
+
 def test_placeholder_digest_in_production_names_the_key() -> None:
     zero = "quay.io/org/app@sha256:" + "0" * 64
     error = config_error(

@@ -149,7 +149,10 @@ def scratch_volume_name(path: str) -> str:
 
 def _env_name(value: str) -> str:
     if not _ENV_NAME_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not an environment variable name")
+        raise ValueError(
+            f'"{value}" is not an environment variable name; use letters, digits and "_", not '
+            "starting with a digit (e.g. LOG_LEVEL)"
+        )
     return value
 
 

@@ -129,11 +129,12 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
     db_ref = config.database.image.ref if config.database else None
     if config.production and db_ref is not None and made_up_digest(db_ref):
         problems.append(("database.image.ref", _PLACEHOLDER_DIGEST.format(ref=db_ref)))
-    if config.production and config.database and not is_pinned(config.database.image):
+    if config.production and db_ref is not None and not is_pinned(db_ref):
         problems.append(
             (
-                "database.image",
-                f"{config.database.image!r} has no digest; production deploys only repo@sha256:<digest>",
+                "database.image.ref",
+                f'"{db_ref}" has no digest; production deploys only repo@sha256:<digest> '
+                "(or build the image)",
             )
         )
     return problems
