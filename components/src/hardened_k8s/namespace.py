@@ -42,7 +42,7 @@ class SecureNamespaceArgs(TypedDict, total=False):
     """The inputs of :class:`SecureNamespace`. Only ``namespace`` is required."""
 
     namespace: Required[pulumi.Input[str]]
-    """Name of the namespace (a DNS-1035 label, not one the cluster reserves). Required."""
+    """Name of the namespace (a DNS-1123 label, not one the cluster reserves). Required."""
     kubernetes_version: str
     """Kubernetes minor version the Pod Security Admission labels pin, e.g. ``1.31``. Default: ``1.31``."""
     labels: Mapping[str, pulumi.Input[str]]
