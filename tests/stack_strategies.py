@@ -276,6 +276,30 @@ def stack_configs(draw: st.DrawFn) -> dict[str, Any]:
         "imageRevision": draw(st.from_regex(r"[0-9a-f]{7,40}", fullmatch=True)),
         "services": services,
     }
+    # Opt-outs, each with the exemptions that say why (the config refuses one without them).
+    exemptions: list[dict[str, Any]] = []
+    for name, spec in services.items():
+        opt_outs = {"writableRootFilesystem": draw(st.booleans()), "serviceAccountToken": draw(st.booleans())}
+        spec["optOuts"] = opt_outs
+        rules = [("HARD-001", "Deployment")] if opt_outs["writableRootFilesystem"] else []
+        rules += (
+            [("HARD-002", "Deployment"), ("HARD-003", "ServiceAccount")]
+            if opt_outs["serviceAccountToken"]
+            else []
+        )
+        for rule, kind in rules:
+            exemption = {
+                "rule": rule,
+                "resource": f"{kind}/{name}",
+                "reason": "generated: the workload needs it",
+            }
+            if draw(st.booleans()):
+                exemption["namespace"] = config["namespace"]
+            exemptions.append(exemption)
+    if exemptions:
+        config["policyExemptions"] = exemptions
+    if draw(st.booleans()):
+        config["registryUsername"] = draw(st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,30}", fullmatch=True))
     if draw(st.booleans()):
         db_name = draw(
             dns_1035(52).filter(
@@ -363,3 +387,20 @@ so the list of choices stays true."""
 def refused_values() -> st.SearchStrategy[tuple[str, str]]:
     """``(key, value)``: a value every check of the key refuses."""
     return st.sampled_from(sorted(REFUSED)).flatmap(lambda key: REFUSED[key].map(lambda value: (key, value)))
+
+
+def check_settings_of(config: dict[str, Any]) -> Any:
+    """The render's :class:`~hardened_k8s.render.CheckSettings` of a generated ``config``, read
+    as the render reads a stack file (version, production, exemptions, profile)."""
+    from hardened_k8s.config import StackSettings
+    from hardened_k8s.render import CheckSettings
+    from hardened_k8s.validation import validate_model
+
+    keys = {field.alias or name for name, field in StackSettings.model_fields.items()}
+    settings = validate_model(StackSettings, {k: v for k, v in config.items() if k in keys})
+    return CheckSettings(
+        kubernetes_version=settings.kubernetes_version,
+        production=settings.production,
+        exemptions=tuple(settings.policy_exemptions),
+        security_profile=settings.security_profile,
+    )

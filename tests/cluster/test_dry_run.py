@@ -38,7 +38,7 @@ from hardened_k8s.mock_engine import ProgramRun, run_program, stack_config, stac
 from hardened_k8s.render import CheckSettings, check, manifests
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
-from ..stack_strategies import HARDENING_CHOICES, refused_values, stack_configs
+from ..stack_strategies import HARDENING_CHOICES, check_settings_of, refused_values, stack_configs
 
 pytestmark = pytest.mark.cluster
 
@@ -172,14 +172,7 @@ def render_generated(config: dict[str, Any]) -> list[dict[str, Any]]:
         assume_secrets=RENDER_ASSUMES_SECRETS,
     )
     run = run_program(ROOT, "dev", config=values, secret_keys=secret_keys)
-    return green_objects(
-        run,
-        CheckSettings(
-            kubernetes_version=config["kubernetesVersion"],
-            production=config["production"],
-            security_profile=config["securityProfile"],
-        ),
-    )
+    return green_objects(run, check_settings_of(config))
 
 
 def generated_configurations(count: int, newest: str) -> list[dict[str, Any]]:

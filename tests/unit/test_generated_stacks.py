@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from hardened_k8s.config import ConfigError
 from hardened_k8s.mock_engine import run_program
-from hardened_k8s.render import CheckSettings, check, manifests
+from hardened_k8s.render import check, manifests
 
 from ..conftest import ROOT, engine_config, stack_file_config
-from ..stack_strategies import HARDENING_CHOICES, refused_values, stack_configs
+from ..stack_strategies import HARDENING_CHOICES, check_settings_of, refused_values, stack_configs
 
 EXAMPLES = int(os.environ.get("STACK_EXAMPLES", "10"))
 """Configurations per run in the unit tier (the generator's seed changes from run to run)."""
@@ -39,12 +39,7 @@ def render_checks(config: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
     values, secret_keys = engine_config(config)
     run = run_program(ROOT, "dev", config=values, secret_keys=secret_keys)
     objects = manifests(run)
-    settings_ = CheckSettings(
-        kubernetes_version=config["kubernetesVersion"],
-        production=config["production"],
-        security_profile=config["securityProfile"],
-    )
-    return [o.manifest for o in objects], check(objects, settings_)
+    return [o.manifest for o in objects], check(objects, check_settings_of(config))
 
 
 @SETTINGS
