@@ -247,7 +247,7 @@ class DuplicateKeyError(yaml.YAMLError):
 
 
 class _StrictLoader(_LOADER):  # type: ignore[valid-type,misc]
-    """The safe loader, refusing a key written twice in one map (the Pulumi CLI refuses it too)."""
+    """The safe loader, refusing a key written twice in one map (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
