@@ -269,6 +269,12 @@ def test_text_that_starts_like_json_stays_text() -> None:
     assert provider.inputs["context"] == "[dev] cluster {a}"
 
 
+def test_a_registry_too_long_for_a_service_repository_is_named() -> None:
+    registry = "quay.io/" + "/".join(["o" * 60] * 4)
+    message = problem(config_error(lambda c: c.update(registry=registry)), "registry")
+    assert "more than the 255 a registry takes; shorten registry" in message
+
+
 def test_wildcard_host_renders() -> None:
     config = stack_file_config("dev")
     config["services"]["mcp-store-inventory"]["expose"]["host"] = "*.dev.example.com"

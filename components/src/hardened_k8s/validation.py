@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from hardened_k8s_rules.policy.rules.workload import made_up_digest
 
 from .config import ConfigError, StackConfig, is_pinned
+from .formats import REPOSITORY_MAX
 from .messages import describe
 from .network import Peer
 from .postgres import URL_KEY
@@ -90,6 +91,15 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                 )
         problems += _opt_outs_without_exemption(config, name)
         build = svc.image.build
+        repository = f"{config.registry}/{name}"
+        if build is not None and len(repository) > REPOSITORY_MAX:
+            problems.append(
+                (
+                    "registry",
+                    f"with service {name} the image repository {repository} has {len(repository)} "
+                    f"characters, more than the {REPOSITORY_MAX} a registry takes; shorten registry",
+                )
+            )
         if build is not None:
             context = root / build.context
             if not context.is_dir():
