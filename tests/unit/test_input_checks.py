@@ -298,6 +298,20 @@ def test_version_yaml_made_a_number_gets_the_quote_hint() -> None:
     )
 
 
+def test_a_quantity_of_the_wrong_type_is_one_problem() -> None:
+    error = config_error(
+        lambda c: (
+            api(c)["resources"]["limits"].update(cpu=True),
+            api(c)["resources"]["requests"].update(cpu=[1]),
+        )
+    )
+    assert problem(error, f"{API}.resources.limits.cpu").startswith(
+        "is true or false; a quantity is a number"
+    )
+    assert problem(error, f"{API}.resources.requests.cpu").startswith("is a list; a quantity is a number")
+    assert [p for p, _ in error.problems if ".cpu." in p] == []
+
+
 def test_wrong_types_are_worded_for_the_user() -> None:
     error = config_error(
         lambda c: (

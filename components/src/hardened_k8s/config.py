@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     field_validator,
     model_validator,
@@ -74,7 +75,17 @@ def _quantity(value: str | int | float) -> str:
     return str(value)
 
 
-Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
+def _quantity_type(value: object) -> object:
+    # Before pydantic's union coerces it: true would become 1, a list three errors.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        shown = (
+            "true or false" if isinstance(value, bool) else ("a map" if isinstance(value, dict) else "a list")
+        )
+        raise ValueError(f"is {shown}; a quantity is a number with an optional suffix, e.g. 500m or 256Mi")
+    return value
+
+
+Quantity = Annotated[str | int | float, BeforeValidator(_quantity_type), AfterValidator(_quantity)]
 """A Kubernetes resource quantity above zero, such as ``250m``, ``256Mi`` or ``1``; kept as written.
 
 Zero is refused although the API server takes it for requests and limits: a zero limit is no
