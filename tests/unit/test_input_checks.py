@@ -312,6 +312,12 @@ def test_a_quantity_of_the_wrong_type_is_one_problem() -> None:
     assert [p for p, _ in error.problems if ".cpu." in p] == []
 
 
+def test_true_is_not_a_number() -> None:
+    error = config_error(lambda c: api(c).update(port=True))
+    expected = "is true or false, not a number; write a whole number such as 8080"
+    assert problem(error, f"{API}.port") == expected
+
+
 def test_wrong_types_are_worded_for_the_user() -> None:
     error = config_error(
         lambda c: (

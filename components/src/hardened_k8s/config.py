@@ -9,12 +9,15 @@ into these models, with secrets kept as Pulumi secrets, is ``hardened_k8s.stack_
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+import typing
+from types import UnionType
+from typing import Annotated, Literal, Self, Union
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -68,6 +71,21 @@ class ConfigError(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))
+
+
+class ConfigModel(StrictModel):
+    """A strict model whose whole numbers are numbers: pydantic would read ``port: true`` as 1."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            union = typing.get_origin(annotation) in (Union, UnionType)
+            whole = set(typing.get_args(annotation)) <= {int, type(None)} if union else annotation is int
+            if whole:
+                raise ValueError("is true or false, not a number; write a whole number such as 8080")
+        return value
 
 
 def _quantity(value: str | int | float) -> str:
@@ -214,7 +232,7 @@ def is_pinned(ref: str | ImageSpec) -> bool:
     return "@sha256:" in ref
 
 
-class ResourceAmounts(StrictModel):
+class ResourceAmounts(ConfigModel):
     """CPU, memory and ephemeral storage of one container (requests or limits)."""
 
     cpu: Quantity = Field(description="CPU cores, e.g. 100m.")
@@ -222,7 +240,7 @@ class ResourceAmounts(StrictModel):
     ephemeral_storage: Quantity = Field(description="Node-local scratch space, e.g. 128Mi.")
 
 
-class Resources(StrictModel):
+class Resources(ConfigModel):
     """Requests and limits; every limit must be at least its request."""
 
     requests: ResourceAmounts = Field(
@@ -248,7 +266,7 @@ class Resources(StrictModel):
         return self
 
 
-class Autoscaling(StrictModel):
+class Autoscaling(ConfigModel):
     """HorizontalPodAutoscaler bounds and targets (autoscaling/v2, CPU and memory)."""
 
     min_replicas: int = Field(default=2, ge=1, description="Lowest replica count. Default 2.")
@@ -279,7 +297,7 @@ class Autoscaling(StrictModel):
 HttpPath = Annotated[str, AfterValidator(formats.http_path)]
 
 
-class Probes(StrictModel):
+class Probes(ConfigModel):
     """Health endpoints. Readiness and liveness are kept different on purpose: liveness only
     asks "is the process alive" and tolerates a busy pod, readiness also asks "can I serve"."""
 
@@ -308,7 +326,7 @@ class Probes(StrictModel):
         return self
 
 
-class ImageBuild(StrictModel):
+class ImageBuild(ConfigModel):
     """Build the image from source (a multi-stage Containerfile)."""
 
     context: str = Field(description="Build context directory, relative to the project.")
@@ -317,7 +335,7 @@ class ImageBuild(StrictModel):
     args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
 
 
-class ImageSpec(StrictModel):
+class ImageSpec(ConfigModel):
     """Where a service's image comes from: exactly one of ``build`` or ``ref``."""
 
     build: ImageBuild | None = Field(default=None, description="Build from source and push.")
@@ -338,7 +356,7 @@ class ImageSpec(StrictModel):
         return self.ref is None or is_pinned(self.ref)
 
 
-class SecurityOptOuts(StrictModel):
+class SecurityOptOuts(ConfigModel):
     """Named exceptions to the hardened defaults. Each one is visible in a stack diff."""
 
     writable_root_filesystem: bool = Field(
@@ -350,7 +368,7 @@ class SecurityOptOuts(StrictModel):
     )
 
 
-class Expose(StrictModel):
+class Expose(ConfigModel):
     """Reach a service from outside the cluster: an Ingress with TLS, and a NetworkPolicy
     rule admitting the ingress controller's namespace (and nothing else from outside)."""
 
@@ -364,7 +382,7 @@ class Expose(StrictModel):
     )
 
 
-class ServiceSpec(StrictModel):
+class ServiceSpec(ConfigModel):
     """One HTTP service: image, port, sizing, scaling, health and allowed traffic."""
 
     image: ImageSpec = Field(description="Build or pre-built reference.")
@@ -430,7 +448,7 @@ def _statefulset_name(value: str) -> str:
     return value
 
 
-class DatabaseSpec(StrictModel):
+class DatabaseSpec(ConfigModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
     name: Annotated[DnsLabel, AfterValidator(_statefulset_name)] = Field(
@@ -505,7 +523,7 @@ def _not_reserved(value: str) -> str:
     return value
 
 
-class StackSettings(StrictModel):
+class StackSettings(ConfigModel):
     """The keys every check reads: the program, the offline render and the policy pack.
 
     :class:`StackConfig` extends it, so each of these keys is read by one definition,
