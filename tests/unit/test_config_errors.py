@@ -58,12 +58,12 @@ SI = "store-inventory"
 DB = "store-inventory-postgresql"
 REF = "quay.io/ecosystem-appeng/other@sha256:" + hashlib.sha256(b"other").hexdigest()
 CASES: list[tuple[str, Edit, str, str]] = [
-    ("misspelt top-level key", lambda c: c.update(registy="quay.io/x"), "registy", "did you mean 'registry'"),
+    ("misspelt top-level key", lambda c: c.update(registy="quay.io/x"), "registy", 'did you mean "registry"'),
     (
         "misspelt service key",
         lambda c: api(c).update(egresTo=["store-inventory-postgresql"]),
         f"{API}.egresTo",
-        "did you mean 'egressTo'",
+        'did you mean "egressTo"',
     ),
     (
         "min above max",
@@ -87,19 +87,19 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "quantity with a wrong unit",
         set_path(S, SI, "resources", "requests", "memory", value="512mb"),
         f"{API}.resources.requests.memory",
-        "'512mb' is not a Kubernetes quantity",
+        '"512mb" is not a Kubernetes quantity; write "512Mi" or "512M"',
     ),
     (
         "negative quantity",
         set_path(S, SI, "resources", "limits", "cpu", value="-1"),
         f"{API}.resources.limits.cpu",
-        "'-1' is not a Kubernetes quantity",
+        '"-1" is negative',
     ),
     (
         "quantity that is not a number",
         set_path(S, SI, "resources", "requests", "ephemeralStorage", value="abc"),
         f"{API}.resources.requests.ephemeralStorage",
-        "'abc' is not a Kubernetes quantity",
+        '"abc" is not a Kubernetes quantity',
     ),
     (
         "limit below request",
@@ -113,7 +113,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "probe path without slash",
         set_path(S, SI, "probes", "readinessPath", value="ready"),
         f"{API}.probes.readinessPath",
-        "must start with '/'",
+        'must start with "/", e.g. "/ready"',
     ),
     (
         "service name not a DNS-1035 label",
@@ -163,7 +163,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
             c.update(production=True),
             c["database"].update(image="quay.io/ecosystem-appeng/postgres:16"),
         ),
-        "database.image",
+        "database.image.ref",
         "has no digest",
     ),
     (
@@ -194,7 +194,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "unsupported kubernetesVersion",
         lambda c: c.update(kubernetesVersion="1.99"),
         "kubernetesVersion",
-        "'1.99' is not a Kubernetes version this library can check",
+        '"1.99" is not a Kubernetes version this library supports',
     ),
     *[
         (
@@ -286,7 +286,7 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "database sslmode libpq does not know",
         set_path("database", "sslmode", value="on"),
         "database.sslmode",
-        "Input should be 'disable', 'allow', 'prefer', 'require', 'verify-ca' or 'verify-full'",
+        'is "on"; use one of: disable, allow, prefer, require, verify-ca or verify-full',
     ),
     (
         "database name too long for a StatefulSet",

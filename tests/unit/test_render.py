@@ -114,11 +114,11 @@ def test_files_have_ordinary_permissions(stack_render: StackRenders) -> None:
         (
             'kubernetesVersion: "1.31"',
             'kubernetesVersion: "1.99"',
-            "kubernetesVersion: '1.99' is not a Kubernetes version this library can check",
+            'kubernetesVersion: "1.99" is not a Kubernetes version this library supports',
         ),
         (
-            "      port: 8000\n",
-            "      port: 8000\n      version: 1.0.0+build.5\n",
+            "      component: api\n      version: 0.1.0\n",
+            "      component: api\n      version: 1.0.0+build.5\n",
             "services.store-inventory.version: '1.0.0+build.5' is not both an image tag",
         ),
         ("  store-inventory:services:\n", "  store-inventory:services: [\n", "Pulumi.dev.yaml:"),
@@ -208,16 +208,16 @@ def test_opt_out_names_the_exemption_it_needs(tmp_path: Path, capsys: pytest.Cap
 def test_mandatory_violation_fails_the_render_and_removes_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stack_render: StackRenders
 ) -> None:
-    # A pinned image with a placeholder digest passes the config; production policy refuses it.
-    zero = "quay.io/ecosystem-appeng/web@sha256:" + "0" * 64
+    # A tag passes the config outside production; the policy wants a digest in every stack.
+    tagged = "quay.io/ecosystem-appeng/web:1.0"
     project = one_service_project(
-        tmp_path, "prod", f"image: {{ref: {zero}}}\nport: 8080\nreplicas: 2\n", production=True
+        tmp_path, "prod", f"image: {{ref: {tagged}}}\nport: 8080\nreplicas: 2\n", production=False
     )
     out = tmp_path / "out"
     earlier_render(stack_render, "prod", out)
     assert render(project, out, "prod") == 1
     printed = capsys.readouterr().out
-    assert "[HARD-035] Deployment/shop/web" in printed
+    assert "[HARD-011] Deployment/shop/web" in printed
     assert "Wrote nothing" in printed
     assert not (out / "prod").exists()
 

@@ -23,6 +23,8 @@ from hardened_k8s_rules import profiles
 
 from .config import ConfigError
 from .inputs import SecurityProfile
+from .messages import describe
+from .strict_args import unknown_fields
 
 
 class ArgsError(ConfigError):
@@ -107,6 +109,13 @@ class ArgsCheck:
         self.problems: list[tuple[str, str]] = []
         """``(field path, message)`` pairs recorded so far."""
 
+    def fields(self, args_type: Any, args: Mapping[str, Any]) -> None:
+        """Refuse every field of ``args`` (nested Args included) that ``args_type`` does not
+        declare: a ``TypedDict`` is not checked at runtime, and a misspelt field would
+        otherwise be dropped for its default."""
+        for path, message in unknown_fields(args_type, args):
+            self.add(path, message)
+
     def add(self, path: str, message: str) -> None:
         """Record a problem of the field at ``path`` (``autoscaling.min_replicas``)."""
         self.problems.append((f"{self._owner}.{path}", message))
@@ -155,7 +164,4 @@ class ArgsCheck:
 
     def _report(self, path: str, error: Any) -> None:
         loc = ".".join(str(part) for part in error["loc"] if part != "[key]")
-        message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
-        if error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):
-            message += f" (got {error.get('input')!r})"
-        self.add(f"{path}.{loc}" if loc else path, message)
+        self.add(f"{path}.{loc}" if loc else path, describe(error))

@@ -61,15 +61,28 @@ def hpa_spec(
     )
 
 
-def pdb_spec(selector: Mapping[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
+UNHEALTHY_POD_EVICTION_POLICY_SINCE = (1, 27)
+"""First minor version whose API server applies ``unhealthyPodEvictionPolicy`` by default.
+
+1.25 does not know the field (its schema refuses it); 1.26 has it behind an alpha feature
+gate that is off by default, so the API server would drop it silently.
+"""
+
+
+def pdb_spec(
+    selector: Mapping[str, str], kubernetes_version: str = "1.31"
+) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
     """At most one pod voluntarily disrupted at a time.
 
     ``maxUnavailable: 1`` stays consistent with any HPA floor (a ``minAvailable`` equal to
     ``minReplicas`` would block every node drain), and ``AlwaysAllow`` lets a drain evict
-    pods that are already unhealthy instead of waiting on them forever.
+    pods that are already unhealthy instead of waiting on them forever; it is set from
+    Kubernetes 1.27 (``kubernetes_version``, default 1.31), where the field is on by default.
     """
+    major, minor = (int(part) for part in kubernetes_version.split(".")[:2])
+    known = (major, minor) >= UNHEALTHY_POD_EVICTION_POLICY_SINCE
     return k8s.policy.v1.PodDisruptionBudgetSpecArgs(
         selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
         max_unavailable=1,
-        unhealthy_pod_eviction_policy="AlwaysAllow",
+        unhealthy_pod_eviction_policy="AlwaysAllow" if known else None,
     )

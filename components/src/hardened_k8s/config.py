@@ -9,11 +9,15 @@ into these models, with secrets kept as Pulumi secrets, is ``hardened_k8s.stack_
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+import typing
+from types import UnionType
+from typing import Annotated, Literal, Self, Union
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,7 +28,8 @@ from hardened_k8s_rules.exemptions import Exemption
 from hardened_k8s_rules.models import StrictModel
 from hardened_k8s_rules.profiles import DEFAULT_PROFILE, SecurityProfile
 
-from .quantities import parse_quantity
+from . import formats
+from .quantities import parse_quantity, positive_quantity
 
 DEFAULT_REGISTRY = "quay.io/ecosystem-appeng"
 """Registry organisation every image is pushed to and pulled from."""
@@ -54,8 +59,6 @@ IMAGE_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 """Namespaces the cluster owns: no PSA labels or default deny of ours may be applied to them."""
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DIGEST_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*@sha256:[0-9a-f]{64}$")
-_TAG_REF_RE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9._-]+)*:[\w][\w.-]{0,127}$")
 
 
 class ConfigError(Exception):
@@ -71,17 +74,66 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{path}: {msg}" if path else msg for path, msg in problems))
 
 
+class ConfigModel(StrictModel):
+    """A strict model whose whole numbers are numbers: pydantic would read ``port: true`` as 1."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            union = typing.get_origin(annotation) in (Union, UnionType)
+            whole = set(typing.get_args(annotation)) <= {int, type(None)} if union else annotation is int
+            if whole:
+                raise ValueError("is true or false, not a number; write a whole number such as 8080")
+        return value
+
+
 def _quantity(value: str | int | float) -> str:
-    parse_quantity(value)
+    positive_quantity(value)
     return str(value)
 
 
-Quantity = Annotated[str | int | float, AfterValidator(_quantity)]
-"""A Kubernetes resource quantity such as ``250m``, ``256Mi`` or ``1``; kept as written."""
+def _quantity_type(value: object) -> object:
+    # Before pydantic's union coerces it: true would become 1, a list three errors.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        shown = (
+            "true or false" if isinstance(value, bool) else ("a map" if isinstance(value, dict) else "a list")
+        )
+        raise ValueError(f"is {shown}; a quantity is a number with an optional suffix, e.g. 500m or 256Mi")
+    return value
+
+
+Quantity = Annotated[str | int | float, BeforeValidator(_quantity_type), AfterValidator(_quantity)]
+"""A Kubernetes resource quantity above zero, such as ``250m``, ``256Mi`` or ``1``; kept as written.
+
+Zero is refused although the API server takes it for requests and limits: a zero limit is no
+limit to the container runtime, and a zero request leaves the scheduler nothing to reserve and
+an HPA nothing to compute utilisation from. A volume size of zero the API server refuses.
+"""
+
+DnsSubdomain = Annotated[str, AfterValidator(formats.dns_1123_subdomain)]
+"""A DNS-1123 subdomain: the name of a Secret, an IngressClass or a StorageClass."""
+Dns1123Label = Annotated[str, AfterValidator(formats.dns_1123_label)]
+"""A DNS-1123 label: a namespace name."""
+IngressHost = Annotated[str, AfterValidator(formats.ingress_host)]
+"""An Ingress host: a DNS name, optionally ``*.`` and one (a wildcard host)."""
+Registry = Annotated[str, AfterValidator(formats.registry)]
+"""Where images are pushed: ``registry[:port][/org]``."""
+Platform = Annotated[str, AfterValidator(formats.platform)]
+"""A build platform BuildKit knows: ``linux/<arch>[/<variant>]``."""
+ImageRepository = Annotated[str, AfterValidator(formats.repository)]
+"""An image repository without tag or digest: ``registry[:port]/path``."""
+ImageTag = Annotated[str, AfterValidator(formats.tag)]
+"""An image tag."""
+BuildStage = Annotated[str, AfterValidator(formats.build_stage)]
+"""A Containerfile stage name."""
+PostgresName = Annotated[str, AfterValidator(formats.postgres_identifier)]
+"""A PostgreSQL database or role name."""
 
 
 def _dns_label(value: str) -> str:
-    if not DNS_1035_RE.match(value):
+    if not DNS_1035_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1035 label; use at most 63 lower-case letters, digits "
             "and '-', starting with a letter and ending with a letter or digit"
@@ -93,7 +145,7 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 
 
 def _label_value(value: str) -> str:
-    if not LABEL_VALUE_RE.match(value):
+    if not LABEL_VALUE_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a Kubernetes label value; use at most 63 letters, digits, "
             "'-', '_' and '.', starting and ending with a letter or digit"
@@ -106,7 +158,7 @@ LabelValue = Annotated[str, AfterValidator(_label_value)]
 
 
 def _version(value: str) -> str:
-    if not (IMAGE_TAG_RE.match(value) and LABEL_VALUE_RE.match(value)):
+    if not (IMAGE_TAG_RE.fullmatch(value) and LABEL_VALUE_RE.fullmatch(value)):
         suggestion = re.sub(r"[^A-Za-z0-9_.-]", "-", value).strip("-_.")[:63] or "0.1.0"
         raise ValueError(
             f"{value!r} is not both an image tag and a label value; use at most 63 letters, "
@@ -141,8 +193,11 @@ def scratch_volume_name(path: str) -> str:
 
 
 def _env_name(value: str) -> str:
-    if not _ENV_NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name")
+    if not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(
+            f'"{value}" is not an environment variable name; use letters, digits and "_", not '
+            "starting with a digit (e.g. LOG_LEVEL)"
+        )
     return value
 
 
@@ -162,7 +217,7 @@ def _writable_paths(value: list[str]) -> list[str]:
             problems.append(
                 f"{path!r} would hide the whole root filesystem; name the directories to make writable"
             )
-        elif not DNS_1123_LABEL_RE.match(name):
+        elif not DNS_1123_LABEL_RE.fullmatch(name):
             problems.append(
                 f"{path!r} gives the volume name {name!r}, which Kubernetes refuses (at most 63 "
                 "lower-case letters, digits and '-'); use a path of letters, digits, '/', '-' and '_'"
@@ -182,13 +237,7 @@ WritablePaths = Annotated[list[str], AfterValidator(_writable_paths)]
 """Absolute paths made writable, each giving a distinct, valid volume name."""
 
 
-def _image_ref(value: str) -> str:
-    if not (_DIGEST_REF_RE.match(value) or _TAG_REF_RE.match(value)):
-        raise ValueError(f"{value!r} is not an image reference; use repo@sha256:<64 hex digits>")
-    return value
-
-
-ImageRef = Annotated[str, AfterValidator(_image_ref)]
+ImageRef = Annotated[str, AfterValidator(formats.image_reference)]
 """An image reference: ``repo@sha256:<digest>``, or ``repo:tag`` where a tag is allowed."""
 
 
@@ -199,7 +248,7 @@ def is_pinned(ref: str | ImageSpec) -> bool:
     return "@sha256:" in ref
 
 
-class ResourceAmounts(StrictModel):
+class ResourceAmounts(ConfigModel):
     """CPU, memory and ephemeral storage of one container (requests or limits)."""
 
     cpu: Quantity = Field(description="CPU cores, e.g. 100m.")
@@ -207,7 +256,7 @@ class ResourceAmounts(StrictModel):
     ephemeral_storage: Quantity = Field(description="Node-local scratch space, e.g. 128Mi.")
 
 
-class Resources(StrictModel):
+class Resources(ConfigModel):
     """Requests and limits; every limit must be at least its request."""
 
     requests: ResourceAmounts = Field(
@@ -233,7 +282,7 @@ class Resources(StrictModel):
         return self
 
 
-class Autoscaling(StrictModel):
+class Autoscaling(ConfigModel):
     """HorizontalPodAutoscaler bounds and targets (autoscaling/v2, CPU and memory)."""
 
     min_replicas: int = Field(default=2, ge=1, description="Lowest replica count. Default 2.")
@@ -261,16 +310,10 @@ class Autoscaling(StrictModel):
         return self
 
 
-def _http_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} must start with '/', e.g. '/{value}'")
-    return value
+HttpPath = Annotated[str, AfterValidator(formats.http_path)]
 
 
-HttpPath = Annotated[str, AfterValidator(_http_path)]
-
-
-class Probes(StrictModel):
+class Probes(ConfigModel):
     """Health endpoints. Readiness and liveness are kept different on purpose: liveness only
     asks "is the process alive" and tolerates a busy pod, readiness also asks "can I serve"."""
 
@@ -287,17 +330,28 @@ class Probes(StrictModel):
         description="Time a slow starter gets before liveness applies. Default 60.",
     )
 
+    @model_validator(mode="after")
+    def _liveness_differs(self) -> Self:
+        # Rule HARD-009 refuses the render otherwise: say so where the paths are written.
+        if self.readiness_path == self.liveness_path:
+            raise ValueError(
+                f"readinessPath and livenessPath are both {self.readiness_path}; liveness must be a "
+                "cheaper check than readiness (a busy pod is restarted otherwise): give livenessPath "
+                "a shallow endpoint, e.g. /health"
+            )
+        return self
 
-class ImageBuild(StrictModel):
+
+class ImageBuild(ConfigModel):
     """Build the image from source (a multi-stage Containerfile)."""
 
     context: str = Field(description="Build context directory, relative to the project.")
     containerfile: str = Field(default="Containerfile", description="Containerfile path inside the context.")
-    target: str = Field(default="runtime", description="Stage to build. Default runtime.")
+    target: BuildStage = Field(default="runtime", description="Stage to build. Default runtime.")
     args: dict[str, str] = Field(default_factory=dict, description="Extra build arguments.")
 
 
-class ImageSpec(StrictModel):
+class ImageSpec(ConfigModel):
     """Where a service's image comes from: exactly one of ``build`` or ``ref``."""
 
     build: ImageBuild | None = Field(default=None, description="Build from source and push.")
@@ -318,7 +372,7 @@ class ImageSpec(StrictModel):
         return self.ref is None or is_pinned(self.ref)
 
 
-class SecurityOptOuts(StrictModel):
+class SecurityOptOuts(ConfigModel):
     """Named exceptions to the hardened defaults. Each one is visible in a stack diff."""
 
     writable_root_filesystem: bool = Field(
@@ -330,22 +384,21 @@ class SecurityOptOuts(StrictModel):
     )
 
 
-class Expose(StrictModel):
+class Expose(ConfigModel):
     """Reach a service from outside the cluster: an Ingress with TLS, and a NetworkPolicy
     rule admitting the ingress controller's namespace (and nothing else from outside)."""
 
-    host: str = Field(
-        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
-        description="Public DNS name, e.g. mcp.example.com.",
+    host: IngressHost = Field(
+        description="Public DNS name, e.g. mcp.example.com, or a wildcard *.example.com.",
     )
-    tls_secret_name: DnsLabel = Field(description="Secret (type kubernetes.io/tls) with the certificate.")
-    ingress_class_name: str = Field(default="nginx", description="IngressClass. Default nginx.")
-    controller_namespace: DnsLabel = Field(
+    tls_secret_name: DnsSubdomain = Field(description="Secret (type kubernetes.io/tls) with the certificate.")
+    ingress_class_name: DnsSubdomain = Field(default="nginx", description="IngressClass. Default nginx.")
+    controller_namespace: Dns1123Label = Field(
         default="ingress-nginx", description="Namespace of the ingress controller. Default ingress-nginx."
     )
 
 
-class ServiceSpec(StrictModel):
+class ServiceSpec(ConfigModel):
     """One HTTP service: image, port, sizing, scaling, health and allowed traffic."""
 
     image: ImageSpec = Field(description="Build or pre-built reference.")
@@ -411,7 +464,7 @@ def _statefulset_name(value: str) -> str:
     return value
 
 
-class DatabaseSpec(StrictModel):
+class DatabaseSpec(ConfigModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
     name: Annotated[DnsLabel, AfterValidator(_statefulset_name)] = Field(
@@ -421,10 +474,10 @@ class DatabaseSpec(StrictModel):
         description="build (a Containerfile, like a service) or ref repo@sha256:<digest>; a plain "
         "string is a ref."
     )
-    database: str = Field(default="app", description="Database created at first start.")
-    user: str = Field(default="app", description="Owner role of the database.")
+    database: PostgresName = Field(default="app", description="Database created at first start.")
+    user: PostgresName = Field(default="app", description="Owner role of the database.")
     storage: Quantity = Field(default="1Gi", description="Volume size per replica. Default 1Gi.")
-    storage_class_name: str | None = Field(
+    storage_class_name: DnsSubdomain | None = Field(
         default=None, description="StorageClass; default: the cluster's default class."
     )
     resources: Resources = Field(
@@ -453,12 +506,19 @@ class DatabaseSpec(StrictModel):
 
 def _supported_kubernetes_version(value: str) -> str:
     supported = SUPPORTED_KUBERNETES_VERSIONS
-    if value not in supported:
+    if value in supported:
+        return value
+    # YAML reads an unquoted 1.30 as the number 1.3: the engine hands over "1.3".
+    padded = f"{value}0"
+    if re.fullmatch(r"1\.[0-9]", value) and padded in supported:
         raise ValueError(
-            f"{value!r} is not a Kubernetes version this library can check; use one of "
-            f'{supported[0]} to {supported[-1]} (quoted in YAML, e.g. "1.31")'
+            f"is {value}, which YAML made of the number {padded}; quote the version in the stack "
+            f'file: kubernetesVersion: "{padded}"'
         )
-    return value
+    raise ValueError(
+        f'"{value}" is not a Kubernetes version this library supports; use one of '
+        f'{supported[0]} to {supported[-1]} as "major.minor", quoted in YAML (e.g. "1.31")'
+    )
 
 
 def _not_reserved(value: str) -> str:
@@ -470,7 +530,7 @@ def _not_reserved(value: str) -> str:
     return value
 
 
-class StackSettings(StrictModel):
+class StackSettings(ConfigModel):
     """The keys every check reads: the program, the offline render and the policy pack.
 
     :class:`StackConfig` extends it, so each of these keys is read by one definition,
@@ -479,7 +539,6 @@ class StackSettings(StrictModel):
 
     kubernetes_version: Annotated[str, AfterValidator(_supported_kubernetes_version)] = Field(
         default=DEFAULT_KUBERNETES_VERSION,
-        pattern=r"^1\.[0-9]{2}$",
         description="Target minor version, e.g. 1.31. Default 1.31.",
     )
     production: bool = Field(
@@ -501,13 +560,16 @@ class StackSettings(StrictModel):
 class StackConfig(StackSettings):
     """Everything one stack (environment) of the project is configured with."""
 
-    namespace: Annotated[DnsLabel, AfterValidator(_not_reserved)] = Field(
+    namespace: Annotated[Dns1123Label, AfterValidator(_not_reserved)] = Field(
         description="Namespace all workloads run in."
     )
-    registry: str = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
+    registry: Registry = Field(default=DEFAULT_REGISTRY, description="Image registry organisation.")
     kube_context: str | None = Field(default=None, description="kubeconfig context of the explicit provider.")
     part_of: DnsLabel = Field(default="app", description="app.kubernetes.io/part-of label of every object.")
-    platform: str = Field(default="linux/amd64", description="Image build platform.")
+    platform: Platform = Field(
+        default="linux/amd64",
+        description="Image build platform, linux/<arch>[/<variant>]. Default linux/amd64.",
+    )
     registry_username: str | None = Field(
         default=None,
         description="Registry login; its password is the secret registryPassword. Default: "

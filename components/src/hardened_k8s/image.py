@@ -12,6 +12,7 @@ import pulumi
 
 from .arguments import ArgsCheck
 from .build import DEFAULT_PLATFORM, DEFAULT_TARGET, BuildSpec
+from .config import BuildStage, ImageRepository, ImageTag, Platform
 from .provenance import uncommitted_paths
 from .tokens import type_token, with_former_type
 
@@ -116,8 +117,15 @@ class ServiceImage(pulumi.ComponentResource):
         repository = args["repository"]
         tags = list(args["tags"])
         check = ArgsCheck("ServiceImage", name)
+        check.fields(ServiceImageArgs, args)
         if not tags:
             check.add("tags", "is empty; give the tags to push, the immutable one first")
+        check.value("repository", repository, ImageRepository)
+        for i, tag in enumerate(tags):
+            check.value(f"tags[{i}]", tag, ImageTag)
+        for key, annotation in (("platform", Platform), ("target", BuildStage)):
+            if key in args:
+                check.value(key, args[key], annotation)  # type: ignore[literal-required]
         context = args["context"]
         dirty = _uncommitted(context)
         if dirty and tags:

@@ -257,12 +257,48 @@ def _stack_file(project_dir: Path, stack: str) -> Path:
     return path
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key written twice in one map; YAML loaders keep the last one silently."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key}")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+class _StrictLoader(_LOADER):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key written twice in one map (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError([(path.name, f"not found in {path.parent}; is this a Pulumi project directory?")])
     text = path.read_text()
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=_StrictLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            [
+                (
+                    f"{path.name}:{exc.line}",
+                    f'duplicate key "{exc.key}" (first at line {exc.first_line}); YAML would keep only '
+                    "the last one: merge the two into one key",
+                )
+            ]
+        ) from None
     except yaml.YAMLError:
         pass
     # Broken YAML: the pure-Python parser names the problem more precisely than libyaml

@@ -43,7 +43,7 @@ class SecureNamespaceArgs(TypedDict, total=False):
     """The inputs of :class:`SecureNamespace`. Only ``namespace`` is required."""
 
     namespace: Required[pulumi.Input[str]]
-    """Name of the namespace (a DNS-1035 label, not one the cluster reserves). Required."""
+    """Name of the namespace (a DNS-1123 label, not one the cluster reserves). Required."""
     kubernetes_version: str
     """Kubernetes minor version the Pod Security Admission labels pin, e.g. ``1.31``. Default: ``1.31``."""
     labels: Mapping[str, pulumi.Input[str]]
@@ -88,6 +88,7 @@ class SecureNamespace(pulumi.ComponentResource):
         kubernetes_version = args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION)
         protect = args.get("protect", False)
         check = ArgsCheck("SecureNamespace", name)
+        check.fields(SecureNamespaceArgs, args)
         check.field("namespace", args["namespace"], StackConfig, "namespace")
         check.field("kubernetes_version", kubernetes_version, StackSettings, "kubernetes_version")
         given_profile = args.get("security_profile", SecurityProfile.RESTRICTED)

@@ -19,6 +19,7 @@ from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
 from .config import (
     DEFAULT_KUBERNETES_VERSION,
     DatabaseSpec,
+    ImageRef,
     LabelValue,
     Resources,
     StackConfig,
@@ -249,6 +250,7 @@ class _Database:
 def _settings(name: str, args: PostgreSQLArgs) -> _Database:
     """``args`` over the stack file's defaults, checked by the stack file's constraints."""
     check = ArgsCheck("PostgreSQL", name)
+    check.fields(PostgreSQLArgs, args)
     app = args.get("app_name", default_of(DatabaseSpec, "name"))
     sslmode = args.get("sslmode")
     db = _Database(
@@ -276,8 +278,10 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
     for key in ("instance", "part_of"):
         check.value(key, getattr(db.labels, key), LabelValue)
     check.field("version", db.labels.version, DatabaseSpec, "version")
-    for key in ("storage", "run_as_user"):
-        check.field(key, getattr(db, key), DatabaseSpec, key)
+    check.value("image", args["image"], ImageRef)
+    for key in ("storage", "run_as_user", "database", "user", "storage_class_name"):
+        if getattr(db, key) is not None:
+            check.field(key, getattr(db, key), DatabaseSpec, key)
     check.model("resources", db.resources, Resources)
     check.field("kubernetes_version", db.kubernetes_version, StackSettings, "kubernetes_version")
     check.done()

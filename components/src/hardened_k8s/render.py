@@ -41,7 +41,7 @@ from .mock_engine import (
     unwrap_secrets,
 )
 from .schema import SchemaError, validate_objects
-from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings
+from .stack_config import RENDER_ASSUMES_SECRETS, read_stack_settings, secrets_used
 
 _HEAD_KEYS = ("apiVersion", "kind", "metadata")
 # libyaml's emitter writes the same YAML as the pure-Python one, several times faster.
@@ -321,7 +321,8 @@ def _render_stack(project_dir: Path, stack: str, out_root: Path, stdout: TextIO)
         remove_stale(out_dir)
         raise
     stdout.write(summary(run))
-    for key in unset:
+    used = secrets_used(stack_file.get("config") or {})
+    for key in (key for key in unset if key in used):
         stdout.write(
             f"\nNote: secret {key} is not set in Pulumi.{stack}.yaml; rendered as {SECRET_PLACEHOLDER}. "
             f"Before a deploy: pulumi config set --stack {stack} --secret {key} <value>\n"

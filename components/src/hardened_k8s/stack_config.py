@@ -7,8 +7,10 @@ one :class:`~hardened_k8s.config.ConfigError` naming every bad key, and nothing 
 
 from __future__ import annotations
 
+import difflib
 import json
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,29 @@ RENDER_ASSUMES_SECRETS: tuple[str, ...] = ("databasePassword", "authToken")
 Stack files are committed without secrets (their ciphertext depends on the deployer's
 secrets provider); the render never needs a secret's value, only that it is a secret.
 """
+
+
+def secrets_used(stack_config: Mapping[str, Any]) -> set[str]:
+    """The secrets of :data:`RENDER_ASSUMES_SECRETS` a stack file's ``config:`` map needs:
+    ``databasePassword`` with a ``database`` key, ``authToken`` with ``bearerAuth: true``
+    anywhere (keys of any project prefix; a project of its own shape is read the same way)."""
+    used: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            if value.get("bearerAuth") is True:
+                used.add("authToken")
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for key, value in stack_config.items():
+        if str(key).split(":", 1)[-1] == "database" and value is not None:
+            used.add("databasePassword")
+        walk(value)
+    return used
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
@@ -70,6 +95,7 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
 
     for full_key in _config_keys():
         if not full_key.startswith(prefix):
+            problems += foreign_key_problems(full_key, config.name)
             continue
         key = full_key[len(prefix) :]
         if key in SECRET_KEYS:
@@ -128,6 +154,28 @@ def load_stack_config(root: Path, config: pulumi.Config | None = None) -> tuple[
     return stack, secrets
 
 
+PACKAGE_NAMESPACES = frozenset({"pulumi", "kubernetes", "docker"})
+"""Config namespaces of the engine and of the providers the library uses (``kubernetes:context``)."""
+
+
+def foreign_key_problems(full_key: str, project: str) -> list[tuple[str, str]]:
+    """A key under another prefix that was meant for ``project``: one of the project's own
+    keys under a prefix no provider of the library owns, or any key under a misspelt project
+    name. Pulumi hands such a key to nobody, so the setting would be dropped silently."""
+    namespace, _, key = full_key.partition(":")
+    own = {field.alias or name for name, field in StackConfig.model_fields.items()} | set(SECRET_KEYS)
+    misspelt = difflib.SequenceMatcher(None, namespace, project).ratio() >= 0.8
+    if namespace in PACKAGE_NAMESPACES or not (misspelt or key in own):
+        return []
+    return [
+        (
+            full_key,
+            f'is under the prefix "{namespace}:", which is not this project\'s ("{project}" in '
+            f'Pulumi.yaml), so nothing reads it; did you mean "{project}:{key}"?',
+        )
+    ]
+
+
 def read_stack_settings(project_dir: Path, stack: str) -> StackSettings:
     """``kubernetesVersion``, ``production`` and ``policyExemptions`` of a stack file.
 
@@ -182,8 +230,12 @@ def _config_keys() -> list[str]:
 def _decode(value: str | None) -> Any:
     """Structured values arrive as JSON text; scalars stay strings for pydantic to coerce.
 
-    Scalars are not JSON-decoded on purpose: ``"1.30"`` must stay a version string.
+    Scalars are not JSON-decoded on purpose: ``"1.30"`` must stay a version string. Text
+    that only starts like JSON (a kubeContext ``[dev] cluster``) stays text.
     """
     if value is not None and value.lstrip()[:1] in ("{", "["):
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     return value

@@ -9,6 +9,7 @@ from typing import Required, TypedDict
 import pulumi
 
 from . import stack_args
+from .arguments import ArgsCheck
 from .config import ImageSpec, StackConfig
 from .namespace import SecureNamespace
 from .postgres import PostgreSQL
@@ -59,6 +60,9 @@ class ServiceSystem(pulumi.ComponentResource):
             None,
             with_former_type(opts, "hardened-k8s:system:ServiceSystem"),
         )
+        check = ArgsCheck("ServiceSystem", name)
+        check.fields(ServiceSystemArgs, args)
+        check.done()
         child = pulumi.ResourceOptions(parent=self)
         config = args["config"]
         secrets = args.get("secrets") or StackSecrets()

@@ -17,7 +17,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from hardened_k8s_rules.policy.rules.workload import made_up_digest
+
 from .config import ConfigError, StackConfig, is_pinned
+from .formats import REPOSITORY_MAX
+from .messages import describe
 from .network import Peer
 from .postgres import URL_KEY
 from .workload import AUTH_TOKEN_KEY, FILE_SUFFIX, file_variable, peer_url_env
@@ -89,6 +93,15 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                 )
         problems += _opt_outs_without_exemption(config, name)
         build = svc.image.build
+        repository = f"{config.registry}/{name}"
+        if build is not None and len(repository) > REPOSITORY_MAX:
+            problems.append(
+                (
+                    "registry",
+                    f"with service {name} the image repository {repository} has {len(repository)} "
+                    f"characters, more than the {REPOSITORY_MAX} a registry takes; shorten registry",
+                )
+            )
         if build is not None:
             context = root / build.context
             if not context.is_dir():
@@ -107,6 +120,8 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                     )
                 )
         if config.production:
+            if svc.image.ref is not None and made_up_digest(svc.image.ref):
+                problems.append((f"{base}.image.ref", _PLACEHOLDER_DIGEST.format(ref=svc.image.ref)))
             if not svc.image.pinned:
                 problems.append(
                     (
@@ -123,14 +138,25 @@ def semantic_problems(config: StackConfig, *, root: Path) -> list[tuple[str, str
                         "autoscaling.minReplicas to at least 2",
                     )
                 )
-    if config.production and config.database and not is_pinned(config.database.image):
+    db_ref = config.database.image.ref if config.database else None
+    if config.production and db_ref is not None and made_up_digest(db_ref):
+        problems.append(("database.image.ref", _PLACEHOLDER_DIGEST.format(ref=db_ref)))
+    if config.production and db_ref is not None and not is_pinned(db_ref):
         problems.append(
             (
-                "database.image",
-                f"{config.database.image!r} has no digest; production deploys only repo@sha256:<digest>",
+                "database.image.ref",
+                f'"{db_ref}" has no digest; production deploys only repo@sha256:<digest> '
+                "(or build the image)",
             )
         )
     return problems
+
+
+_PLACEHOLDER_DIGEST = (
+    '"{ref}" has a placeholder digest (all zeros or a repeated pattern) that no registry serves, '
+    "so production pods would never start (rule HARD-035); pin the digest the registry reports "
+    "(skopeo inspect docker://<repo>:<tag>), or build the image"
+)
 
 
 OPT_OUT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -338,15 +364,11 @@ def describe_error(err: Any, root: type[BaseModel] = StackConfig) -> tuple[str, 
         key = str(loc[-1])
         known = _known_keys(loc[:-1], root)
         close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = f'did you mean "{close[0]}"? ' if close else ""
         return _path(loc), (f"unknown key; {hint}remove it or use one of: {', '.join(known)}")
     if kind == "missing":
         return _path(loc), "required key is missing; add it to the stack config"
-    if kind == "value_error":
-        return _path(loc), str(err["ctx"]["error"])
-    value = err.get("input")
-    shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
-    return _path(loc), f"{err['msg']}{shown}"
+    return _path(loc), describe(err)
 
 
 def _known_keys(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:

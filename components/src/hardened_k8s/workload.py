@@ -20,8 +20,10 @@ from .config import (
     DEFAULT_RUN_AS_USER,
     Autoscaling,
     DnsLabel,
+    DnsSubdomain,
     EnvVarName,
     Expose,
+    ImageRef,
     LabelValue,
     Probes,
     Resources,
@@ -326,7 +328,10 @@ class HardenedService(pulumi.ComponentResource):
             )
         if service.max_replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb", metadata=metadata(), spec=autoscaling.pdb_spec(labels.selector), opts=child
+                f"{name}-pdb",
+                metadata=metadata(),
+                spec=autoscaling.pdb_spec(labels.selector, service.kubernetes_version),
+                opts=child,
             )
 
         self.service_name = k8s_service.metadata.name
@@ -375,6 +380,7 @@ class _Service:
 def _settings(name: str, args: HardenedServiceArgs) -> _Service:
     """``args`` over the stack file's defaults, checked by the stack file's constraints."""
     check = ArgsCheck("HardenedService", name)
+    check.fields(HardenedServiceArgs, args)
     app = args.get("app_name", name)
     labels = Labels(
         name=app,
@@ -383,8 +389,12 @@ def _settings(name: str, args: HardenedServiceArgs) -> _Service:
         component=args.get("component", default_of(ServiceSpec, "component")),
         part_of=args.get("part_of", default_of(StackConfig, "part_of")),
     )
-    check.value("namespace", args["namespace"], DnsLabel)
+    check.field("namespace", args["namespace"], StackConfig, "namespace")
     check.value("app_name", app, DnsLabel)
+    check.value("image", args["image"], ImageRef)
+    for key, secret in (args.get("secret_files") or {}).items():
+        if "secret_name" in secret:
+            check.value(f"secret_files.{key}.secret_name", secret["secret_name"], DnsSubdomain)
     for key in ("instance", "component", "part_of"):
         check.value(key, getattr(labels, key), LabelValue)
     check.field("version", labels.version, ServiceSpec, "version")
