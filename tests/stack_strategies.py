@@ -273,7 +273,7 @@ def stack_configs(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "securityProfile": draw(st.sampled_from(list(PROFILES))),
         "sourceUrl": draw(st.sampled_from(["", "https://example.com/repo.git"])),
-        "imageRevision": draw(st.from_regex(r"[0-9a-f]{7,40}", fullmatch=True)),
+        "imageRevision": draw(st.from_regex(r"[0-9a-f]{40}", fullmatch=True)),
         "services": services,
     }
     # Opt-outs, each with the exemptions that say why (the config refuses one without them).

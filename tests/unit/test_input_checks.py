@@ -229,7 +229,7 @@ def test_build_stage_and_postgres_names() -> None:
             "stage name",
         ),
         (f"{API}.image.ref", lambda c: api(c).update(image={"ref": "Quay.io/Org/App:1"}), "lower-case"),
-        ("imageRevision", lambda c: c.update(imageRevision="HEAD"), "not a git commit"),
+        ("imageRevision", lambda c: c.update(imageRevision="HEAD"), "not a full commit id"),
         (f"{API}.port", lambda c: api(c).update(port="eighty"), 'is "eighty", not a whole number'),
         (f"{API}.version", lambda c: api(c).update(version=1.1), 'quote the value, e.g. "1.1"'),
     ],
