@@ -71,6 +71,8 @@ class Registration:
     protect: bool = False
     retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths whose changes the engine ignores (``ResourceOptions.ignore_changes``)."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -131,6 +133,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
                     depends_on=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response

@@ -40,6 +40,11 @@ PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
 CREDENTIALS_VOLUME = "credentials"
 """Secret volume of the server's password, mounted read-only under :data:`pod.SECRETS_DIR`."""
 
+CLAIM_TEMPLATE_NAME = "data"
+"""Name of the volume claim template; the claim of pod 0 is ``data-<app_name>-0``."""
+CLAIM_TEMPLATE_FIELDS = ["spec.volumeClaimTemplates"]
+"""``ignore_changes`` of the StatefulSet: its claim template is fixed at creation."""
+
 STARTUP_ALLOWANCE_SECONDS = 120
 """First start runs initdb on an empty volume, which is slow on network storage."""
 
@@ -188,7 +193,7 @@ class PostgreSQL(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels.selector, ports=ports),
             opts=child,
         )
-        k8s.apps.v1.StatefulSet(
+        statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             metadata=metadata(app),
             spec=_statefulset_spec(
@@ -197,7 +202,29 @@ class PostgreSQL(pulumi.ComponentResource):
                 governing_service=headless.metadata.name,
                 credentials=credentials.metadata.name,
             ),
-            opts=keep,
+            # The claim template is replace-on-change for the provider and the API server
+            # refuses to change it anyway: it only shapes a claim that does not exist yet.
+            # The size of the existing claim follows ``storage`` through the patch below.
+            opts=pulumi.ResourceOptions.merge(
+                keep, pulumi.ResourceOptions(ignore_changes=CLAIM_TEMPLATE_FIELDS)
+            ),
+        )
+        # The claim the StatefulSet controller created for pod 0, resized in place (server-side
+        # apply of ``spec.resources.requests.storage`` only). The API server expands it where the
+        # StorageClass has allowVolumeExpansion and refuses, at preview's dry run already, a
+        # smaller size or a class that cannot expand. Deleting this patch never deletes the claim.
+        k8s.core.v1.PersistentVolumeClaimPatch(
+            f"{name}-data-claim",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=f"{CLAIM_TEMPLATE_NAME}-{app}-0",
+                namespace=namespace,
+                # The controller that created the claim owns the field; take it over.
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecPatchArgs(
+                resources=k8s.core.v1.VolumeResourceRequirementsPatchArgs(requests={"storage": db.storage})
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[statefulset]),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-networkpolicy",
@@ -327,7 +354,7 @@ def _statefulset_spec(
         startup_probe=pod.startup_probe(ready, STARTUP_ALLOWANCE_SECONDS),
         lifecycle=pod.pre_stop(spec.kubernetes_version),
         security_context=pod.container_security_context(uid),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *mounts],
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=CLAIM_TEMPLATE_NAME, mount_path=DATA_DIR), *mounts],
     )
     return k8s.apps.v1.StatefulSetSpecArgs(
         replicas=1,
@@ -353,7 +380,9 @@ def _statefulset_spec(
         ),
         volume_claim_templates=[
             k8s.core.v1.PersistentVolumeClaimArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=labels.all),
+                # Only the selector's labels, which never change without replacing the set
+                # anyway: version and part-of change with routine releases.
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=CLAIM_TEMPLATE_NAME, labels=labels.selector),
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=spec.storage_class_name,
