@@ -36,10 +36,15 @@ URL_KEY = "DATABASE_URL"
 PASSWORD_KEY = "password"
 """Key of the server's password in the ``<name>-credentials`` Secret."""
 PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
-"""Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile``."""
+(
+    "Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile`` "
+    "and applies it to the owner role on every start and whenever the file changes."
+)
 CREDENTIALS_VOLUME = "credentials"
 """Secret volume of the server's password, mounted read-only under :data:`pod.SECRETS_DIR`."""
 
+READY_COMMAND = "postgres-ready"
+"""The image's readiness check (``database/postgres-ready``): a session on the app database."""
 CLAIM_TEMPLATE_NAME = "data"
 """Name of the volume claim template; the claim of pod 0 is ``data-<app_name>-0``."""
 CLAIM_TEMPLATE_FIELDS = ["spec.volumeClaimTemplates"]
@@ -96,7 +101,10 @@ class PostgreSQLArgs(TypedDict, total=False):
         " ``true``."
     )
     sslmode: SslMode
-    """libpq ``sslmode`` appended to the clients' ``DATABASE_URL``. Default: unset (libpq's ``prefer``)."""
+    (
+        "libpq ``sslmode`` appended to the clients' ``DATABASE_URL``: ``disable``, ``allow`` or ``prefer``; "
+        "the TLS-only modes are refused, the image serving no TLS. Default: unset (libpq's ``prefer``)."
+    )
     clients: Sequence[PeerArgs]
     """Workloads admitted on 5432; nothing else is. Default: none."""
     kubernetes_version: str
@@ -304,6 +312,8 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
         check.field(key, getattr(db, key), DatabaseSpec, key)
     check.model("resources", db.resources, Resources)
     check.field("kubernetes_version", db.kubernetes_version, StackSettings, "kubernetes_version")
+    if db.sslmode is not None:
+        check.field("sslmode", db.sslmode, DatabaseSpec, "sslmode")
     check.done()
     return db
 
@@ -321,9 +331,10 @@ def _statefulset_spec(
     secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
     volumes.append(secret_volume)
     mounts.append(secret_mount)
-    ready = k8s.core.v1.ExecActionArgs(
-        command=["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-U", spec.user, "-d", spec.database]
-    )
+    # A session on the application database through the entrypoint's private socket: the
+    # image's entrypoint creates the database and applies the password before that succeeds,
+    # so a half-initialised volume never looks ready (pg_isready only sees the server answer).
+    ready = k8s.core.v1.ExecActionArgs(command=[READY_COMMAND])
     container = k8s.core.v1.ContainerArgs(
         name="postgres",
         image=image,
