@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
-from hardened_k8s.mock_engine import ProgramRun
+from hardened_k8s import PostgreSQL, PostgreSQLArgs, SslMode
+from hardened_k8s.arguments import ArgsError
+from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonitor, run_mocked
 from hardened_k8s.render import manifests
 from hardened_k8s.replacement import replacing_changes, replacing_paths
+from hardened_k8s.stack_config import StackConfigError
 
 from ..conftest import DEPLOYED_SECRETS, PINNED, run_stack, stack_file_config
 
@@ -166,3 +169,34 @@ def test_replacement_rules_name_the_provider_rules_for_statefulsets_and_secrets(
     assert "stringData" not in replacing_paths("Secret")
     assert {"data", "stringData"} <= set(replacing_paths("Secret", secret_mutable=False))
     assert "immutable" in replacing_paths("Secret")
+
+
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-full"])
+def test_an_sslmode_the_database_cannot_serve_is_refused_with_the_reason_and_the_fix(mode: str) -> None:
+    config = stack_file_config("prod")
+    config["database"]["sslmode"] = mode
+    with pytest.raises(StackConfigError) as caught:
+        run_stack("prod", config, secrets=DEPLOYED_SECRETS)
+    ((key, message),) = caught.value.problems
+    assert key == "database.sslmode"
+    assert "serves none" in message and "use prefer, allow or disable" in message
+
+    monitor = RecordingMonitor(RecordingMocks())
+    with pytest.raises(ArgsError) as refused:
+        run_mocked(
+            lambda: PostgreSQL(
+                "db", PostgreSQLArgs(namespace="ns", image=PINNED, password="pw", sslmode=SslMode(mode))
+            ),
+            monitor=monitor,
+        )
+    assert [path for path, _ in refused.value.problems] == ["PostgreSQL 'db' args.sslmode"]
+    assert not [r for r in monitor.registrations if r.is_kubernetes_object], "nothing is registered"
+
+
+@pytest.mark.parametrize("mode", ["disable", "allow", "prefer"])
+def test_an_sslmode_without_tls_is_appended_to_the_url(mode: str) -> None:
+    config = stack_file_config("dev")
+    config["database"]["sslmode"] = mode
+    run = run_stack("dev", config, secrets=DEPLOYED_SECRETS)
+    (url,) = [r for r in run.kubernetes_objects() if r.name.endswith("-url")]
+    assert f"?sslmode={mode}" in str(url.inputs["stringData"])

@@ -395,6 +395,23 @@ def _statefulset_name(value: str) -> str:
     return value
 
 
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+"""libpq sslmodes that connect only over TLS."""
+
+
+def _servable_sslmode(value: str) -> str:
+    # The image (database/Containerfile) starts PostgreSQL with ssl off: with these modes
+    # libpq refuses every connection, so the pods would never become ready.
+    if value in TLS_SSLMODES:
+        raise ValueError(
+            f"{value!r} needs TLS, and the database image serves none (no certificate or key is "
+            "configured), so every connection would be refused; use prefer, allow or disable, or "
+            "leave sslmode unset, and keep the database's traffic inside the namespace's "
+            "NetworkPolicies (docs/database-tls.md)"
+        )
+    return value
+
+
 class DatabaseSpec(StrictModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
@@ -424,9 +441,17 @@ class DatabaseSpec(StrictModel):
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
-    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+    sslmode: (
+        Annotated[
+            Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+            AfterValidator(_servable_sslmode),
+        ]
+        | None
+    ) = Field(
         default=None,
-        description="libpq sslmode in the clients' DATABASE_URL. Default: unset (libpq's prefer).",
+        description="libpq sslmode in the clients' DATABASE_URL: disable, allow or prefer (the "
+        "database image serves no TLS, so require, verify-ca and verify-full are refused). Default: "
+        "unset (libpq's prefer, which connects without TLS).",
     )
 
     @field_validator("image", mode="before")
