@@ -7,21 +7,28 @@ host's ``psql`` connects over TCP with a password, as the store API does.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx2
 import pytest
 
 from hardened_k8s.build import build_spec
 
-from .engine import BASE_IMAGE, REGISTRY, REPO_ROOT, Harness, free_port
+from ..tiers import unavailable
+from .engine import BASE_IMAGE, REGISTRY, REPO_ROOT, Harness, ensure_base_image, free_port, missing_tools
 
 pytestmark = pytest.mark.image
 
@@ -30,8 +37,33 @@ SECRETS = "/etc/secrets/credentials"
 PGDATA = "/var/lib/postgresql/data/pgdata"
 
 
+class EngineOnly(Harness):
+    """The tier's engine and local base image without its registry: these tests push nothing,
+    so they need not wait for the machine-wide registry another run may hold."""
+
+    def __enter__(self) -> EngineOnly:
+        try:
+            self._start_engine()
+            ensure_base_image(self.client)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+
 @pytest.fixture(scope="module")
-def db_image(harness: Harness) -> str:
+def engine() -> Iterator[Harness]:
+    missing = missing_tools()
+    if missing:
+        unavailable("image", "missing " + ", ".join(missing) + "; scripts/ci-image-deps.sh installs them")
+    if not os.environ.get("DOCKER_HOST") and os.geteuid() != 0:
+        unavailable("image", "starting dockerd needs root (or set DOCKER_HOST)")
+    with EngineOnly() as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def db_image(engine: Harness) -> str:
     if shutil.which("psql") is None:
         pytest.skip("the host has no psql (Debian package postgresql-client)")
     spec = build_spec(
@@ -42,7 +74,7 @@ def db_image(harness: Harness) -> str:
         revision="0" * 40,
         base_image=BASE_IMAGE,
     )
-    return harness.build(spec).image_id
+    return engine.build(spec).image_id
 
 
 @dataclass
@@ -173,19 +205,19 @@ class Database:
 
 
 @pytest.fixture
-def database(harness: Harness, db_image: str, tmp_path: Path) -> Iterator[Database]:
+def database(engine: Harness, db_image: str, tmp_path: Path) -> Iterator[Database]:
     secrets = tmp_path / "credentials"
     secrets.mkdir()
     secrets.chmod(0o755)
     volume = f"hk8s-pgdata-{uuid.uuid4().hex[:8]}"
-    harness.client.volumes.create(volume)
-    db = Database(harness, db_image, secrets, volume, free_port())
+    engine.client.volumes.create(volume)
+    db = Database(engine, db_image, secrets, volume, free_port())
     db.set_password("first-Pa55")
     try:
         yield db
     finally:
         db.stop()
-        harness.client.volumes.get(volume).remove(force=True)
+        engine.client.volumes.get(volume).remove(force=True)
 
 
 def wait_for(what: str, check: Any, timeout: float = 20) -> None:
@@ -258,3 +290,140 @@ def test_a_volume_of_another_user_fails_loudly(database: Database) -> None:
     container = database.start(POSTGRES_USER="someone_else")
     assert container.wait(timeout=60)["StatusCode"] == 65
     assert "initialised for another POSTGRES_USER" in database.logs()
+
+
+# -- the store API (in this process) against the real database container --------------------
+
+STORE_API = REPO_ROOT / "services" / "store-api"
+
+
+def store_app(url_file: Path, **overrides: Any) -> Any:
+    if str(STORE_API) not in sys.path:
+        sys.path.insert(0, str(STORE_API))
+    settings = importlib.import_module("store_api.settings").Settings(
+        **{
+            "database_url": url_file.read_text().strip(),
+            "database_url_file": str(url_file),
+            "host": "127.0.0.1",
+            "port": 8000,
+            "pool_max_size": 4,
+            "connect_timeout": 1.0,
+            "command_timeout": 5.0,
+            "migration_timeout": 30.0,
+            **overrides,
+        }
+    )
+    return importlib.import_module("store_api.app").create_app(settings)
+
+
+def write_url(url_file: Path, database: Database, password: str) -> None:
+    staged = url_file.with_suffix(".new")
+    staged.write_text(f"postgresql://{USER}:{quote(password, safe='')}@127.0.0.1:{database.port}/{DB}\n")
+    staged.replace(url_file)
+
+
+@asynccontextmanager
+async def api(app: Any) -> AsyncIterator[httpx2.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://store", timeout=30) as c:
+            deadline = time.monotonic() + 60
+            while (await c.get("/ready")).status_code != 200:
+                assert time.monotonic() < deadline, "the API never became ready"
+                await asyncio.sleep(0.2)
+            yield c
+
+
+def test_rotation_under_a_request_stream_fails_no_request(database: Database, tmp_path: Path) -> None:
+    """The order a cluster gives: the Secret changes, the database's file is updated (and
+    applied within a second), the API's file a few seconds later. Requests keep flowing."""
+    database.start()
+    database.wait_ready()
+    url_file = tmp_path / "DATABASE_URL"
+    write_url(url_file, database, "first-Pa55")
+    failures: list[str] = []
+    answered = 0
+
+    async def main() -> None:
+        nonlocal answered
+        async with api(store_app(url_file)) as c:
+            created = await c.post("/products", json={"sku": "rot-1", "name": "R", "price_cents": 1})
+            assert created.status_code == 201, created.text
+            pid = created.json()["id"]
+            stop = asyncio.Event()
+
+            async def stream() -> None:
+                nonlocal answered
+                while not stop.is_set():
+                    for r in (
+                        await c.get(f"/products/{pid}"),
+                        await c.post(f"/products/{pid}/stock", json={"delta": 1}),
+                    ):
+                        answered += 1
+                        if r.status_code != 200:
+                            failures.append(
+                                f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text}"
+                            )
+                    await asyncio.sleep(0.02)
+
+            workers = [asyncio.create_task(stream()) for _ in range(4)]
+            await asyncio.sleep(1)
+            database.set_password("second-Pa55")
+            await asyncio.to_thread(wait_for, "database applies it", lambda: database.connects("second-Pa55"))
+            await asyncio.sleep(3)
+            write_url(url_file, database, "second-Pa55")
+            await asyncio.sleep(2)
+            stop.set()
+            await asyncio.gather(*workers)
+            # New connections use the new password: the old ones are gone after a restart of the pool.
+            ready = await c.get("/ready")
+            assert ready.status_code == 200, ready.text
+
+    asyncio.run(main())
+    assert failures == [], failures[:5]
+    assert answered > 100, answered
+    assert not database.connects("first-Pa55"), "the old password still works"
+
+
+def test_a_burst_larger_than_the_pool_fails_nothing_and_stays_ready(
+    database: Database, tmp_path: Path
+) -> None:
+    database.start()
+    database.wait_ready()
+    url_file = tmp_path / "DATABASE_URL"
+    write_url(url_file, database, "first-Pa55")
+
+    async def main() -> tuple[list[int], list[int]]:
+        async with api(store_app(url_file, pool_max_size=2)) as c:
+            burst = [c.get("/products?limit=50") for _ in range(60)]
+            probes = []
+            for _ in range(5):
+                probes.append(c.get("/ready"))
+            answers = await asyncio.gather(*burst, *probes)
+            return [a.status_code for a in answers[:60]], [a.status_code for a in answers[60:]]
+
+    burst, probes = asyncio.run(main())
+    assert burst == [200] * 60, burst
+    assert probes == [200] * 5, probes
+
+
+def test_a_stock_change_past_the_column_is_422_naming_delta(database: Database, tmp_path: Path) -> None:
+    database.start()
+    database.wait_ready()
+    url_file = tmp_path / "DATABASE_URL"
+    write_url(url_file, database, "first-Pa55")
+
+    async def main() -> None:
+        async with api(store_app(url_file)) as c:
+            top = 2**31 - 1
+            created = await c.post(
+                "/products", json={"sku": "full", "name": "F", "price_cents": 1, "quantity": top - 1}
+            )
+            pid = created.json()["id"]
+            inside = await c.post(f"/products/{pid}/stock", json={"delta": 1})
+            assert inside.status_code == 200 and inside.json()["quantity"] == top, inside.text
+            outside = await c.post(f"/products/{pid}/stock", json={"delta": 1})
+            assert outside.status_code == 422, outside.text
+            assert outside.json()["detail"][0]["loc"] == ["body", "delta"]
+
+    asyncio.run(main())

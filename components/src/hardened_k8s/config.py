@@ -407,7 +407,7 @@ def _servable_sslmode(value: str) -> str:
             f"{value!r} needs TLS, and the database image serves none (no certificate or key is "
             "configured), so every connection would be refused; use prefer, allow or disable, or "
             "leave sslmode unset, and keep the database's traffic inside the namespace's "
-            "NetworkPolicies (docs/database-tls.md)"
+            "NetworkPolicies (docs/database-day-two.md)"
         )
     return value
 
