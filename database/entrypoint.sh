@@ -32,7 +32,8 @@
 #
 # Environment: PGDATA (a directory on the data volume), POSTGRES_USER, POSTGRES_DB and
 # POSTGRES_PASSWORD_FILE, the path of a file holding the password (a key of a Secret volume,
-# mounted read-only). The password is read from that file only; it is never in the
+# mounted read-only); optionally POSTGRES_TLS_DIR, the directory of tls.crt and tls.key
+# (TLS on, non-TLS TCP refused, a renewed certificate reloaded). The password is read from that file only; it is never in the
 # environment, an argument or the log. A POSTGRES_PASSWORD variable is refused.
 set -eu
 
@@ -86,10 +87,24 @@ chmod 0700 "$ADMIN_DIR"
 os_user=$(whoami)
 quoted_user=$(printf '%s' "$POSTGRES_USER" | sed 's/"/""/g')
 printf 'owner "%s" "%s"\n' "$os_user" "$quoted_user" > "$ADMIN_DIR/pg_ident.conf"
+# TLS when POSTGRES_TLS_DIR names a directory with tls.crt and tls.key (a kubernetes.io/tls
+# Secret volume): TCP connections without TLS are then refused (hostssl only).
+tcp_rule="host all all all scram-sha-256"
+if [ -n "${POSTGRES_TLS_DIR:-}" ]; then
+    for f in tls.crt tls.key; do
+        if [ ! -r "$POSTGRES_TLS_DIR/$f" ]; then
+            echo "POSTGRES_TLS_DIR ($POSTGRES_TLS_DIR) has no readable $f: mount the kubernetes.io/tls Secret there" >&2
+            exit 66
+        fi
+    done
+    set -- -c ssl=on -c ssl_cert_file="$POSTGRES_TLS_DIR/tls.crt" -c ssl_key_file="$POSTGRES_TLS_DIR/tls.key" \
+        -c ssl_min_protocol_version=TLSv1.2 "$@"
+    tcp_rule="hostssl all all all scram-sha-256"
+fi
 {
     printf 'local all "%s" peer map=owner\n' "$quoted_user"
     echo "local all all scram-sha-256"
-    echo "host all all all scram-sha-256"
+    echo "$tcp_rule"
 } > "$ADMIN_DIR/pg_hba.conf"
 
 # The socket directory is an emptyDir; a runtime that mounts it root-owned 0755 (podman's
@@ -161,11 +176,21 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
 echo "ready: database $POSTGRES_DB, owner $POSTGRES_USER, password from $POSTGRES_PASSWORD_FILE"
 
-# 4. Apply a rotated password while the server runs.
+tls_files() {
+    [ -n "${POSTGRES_TLS_DIR:-}" ] && cat "$POSTGRES_TLS_DIR/tls.crt" "$POSTGRES_TLS_DIR/tls.key" 2>/dev/null | cksum
+}
+
+# 4. Apply a rotated password (and a renewed certificate) while the server runs.
 (
     trap - TERM INT QUIT
     applied=$(cksum < "$POSTGRES_PASSWORD_FILE")
+    certificate=$(tls_files || true)
     while sleep "$PASSWORD_CHECK_SECONDS"; do
+        renewed=$(tls_files || true)
+        if [ "$renewed" != "$certificate" ] && admin_sql -tAc "SELECT pg_reload_conf()" >/dev/null; then
+            certificate=$renewed
+            echo "certificate in $POSTGRES_TLS_DIR changed: configuration reloaded"
+        fi
         current=$(cksum < "$POSTGRES_PASSWORD_FILE" 2>/dev/null) || continue
         [ "$current" = "$applied" ] && continue
         [ -s "$POSTGRES_PASSWORD_FILE" ] || continue

@@ -87,6 +87,8 @@ class Database:
     volume: str
     port: int
     container: Any = None
+    tls_dir: Path | None = None
+    """Mounted at /etc/secrets/tls and named by POSTGRES_TLS_DIR when set."""
 
     def set_password(self, value: str) -> None:
         """Replace the file atomically, as the kubelet swaps a Secret volume's files."""
@@ -96,6 +98,13 @@ class Database:
         staged.replace(self.secrets / "password")
 
     def start(self, **env: str) -> Any:
+        volumes = {
+            self.volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
+            str(self.secrets): {"bind": SECRETS, "mode": "ro"},
+        }
+        if self.tls_dir is not None:
+            volumes[str(self.tls_dir)] = {"bind": "/etc/secrets/tls", "mode": "ro"}
+            env = {"POSTGRES_TLS_DIR": "/etc/secrets/tls", **env}
         self.container = self.harness.run(
             self.image,
             environment={
@@ -110,10 +119,7 @@ class Database:
             user="10002:10002",
             read_only=True,
             tmpfs={"/tmp": "mode=1777", "/var/run/postgresql": "mode=1777"},
-            volumes={
-                self.volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
-                str(self.secrets): {"bind": SECRETS, "mode": "ro"},
-            },
+            volumes=volumes,
         )
         return self.container
 
@@ -146,23 +152,12 @@ class Database:
     def logs(self) -> str:
         return str(self.container.logs().decode(errors="replace"))
 
-    def connects(self, password: str, database: str = DB) -> bool:
-        """A TCP session with ``password``, as a client of the Service has."""
+    def connects(self, password: str, database: str = DB, **params: str) -> bool:
+        """A TCP session with ``password``, as a client of the Service has (libpq ``params``
+        such as ``sslmode`` added to the connection string)."""
+        fields = {"host": "127.0.0.1", "port": str(self.port), "user": USER, "dbname": database, **params}
         proc = subprocess.run(
-            [
-                "psql",
-                "-X",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                USER,
-                "-d",
-                database,
-                "-tAc",
-                "SELECT 1",
-            ],
+            ["psql", "-X", " ".join(f"{k}={v}" for k, v in fields.items()), "-tAc", "SELECT 1"],
             env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "3"},
             capture_output=True,
             text=True,
@@ -427,3 +422,63 @@ def test_a_stock_change_past_the_column_is_422_naming_delta(database: Database, 
             assert outside.json()["detail"][0]["loc"] == ["body", "delta"]
 
     asyncio.run(main())
+
+
+def make_certificates(directory: Path) -> Path:
+    """A CA and a server certificate for ``localhost`` signed by it, as cert-manager would
+    write a kubernetes.io/tls Secret: ``tls.crt``, ``tls.key`` (the server's) and ``ca.crt``."""
+    directory.mkdir()
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+            "-days", "2", "-subj", "/CN=test database CA")  # fmt: skip
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "tls.key",
+        "-out",
+        "tls.csr",
+        "-subj",
+        "/CN=localhost",
+    )
+    (directory / "san.ext").write_text("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "tls.crt", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    # PostgreSQL refuses a key others can read: the image's user owns it, mode 0600.
+    os.chown(directory / "tls.key", 10002, 10002)
+    (directory / "tls.key").chmod(0o600)
+    (directory / "tls.crt").chmod(0o644)
+    directory.chmod(0o755)
+    return directory / "ca.crt"
+
+
+def test_tls_verify_full_with_the_ca_and_no_connection_without_tls(
+    database: Database, tmp_path: Path
+) -> None:
+    ca = make_certificates(tmp_path / "tls")
+    database.tls_dir = tmp_path / "tls"
+    database.start()
+    database.wait_ready()
+    assert database.connects("first-Pa55", host="localhost", sslmode="verify-full", sslrootcert=str(ca))
+    assert not database.connects("first-Pa55", host="localhost", sslmode="disable"), (
+        "plain TCP must be refused"
+    )
+    # verify-full checks the name: 127.0.0.1 is not in the certificate.
+    assert not database.connects("first-Pa55", host="127.0.0.1", sslmode="verify-full", sslrootcert=str(ca))
+    # The store API's driver with the URL the stack renders (sslrootcert in the query).
+    asyncpg = importlib.import_module("asyncpg")
+
+    async def select_one() -> int:
+        url = f"postgresql://{USER}:first-Pa55@localhost:{database.port}/{DB}?sslmode=verify-full&sslrootcert={ca}"
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return int(await conn.fetchval("SELECT 1"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(select_one()) == 1

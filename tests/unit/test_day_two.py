@@ -16,6 +16,7 @@ import pytest
 from hardened_k8s import PostgreSQL, PostgreSQLArgs, SslMode
 from hardened_k8s.arguments import ArgsError
 from hardened_k8s.mock_engine import ProgramRun, RecordingMocks, RecordingMonitor, run_mocked
+from hardened_k8s.postgres import CA_PATH
 from hardened_k8s.render import manifests
 from hardened_k8s.replacement import replacing_changes, replacing_paths
 from hardened_k8s.stack_config import StackConfigError
@@ -200,3 +201,26 @@ def test_an_sslmode_without_tls_is_appended_to_the_url(mode: str) -> None:
     run = run_stack("dev", config, secrets=DEPLOYED_SECRETS)
     (url,) = [r for r in run.kubernetes_objects() if r.name.endswith("-url")]
     assert f"?sslmode={mode}" in str(url.inputs["stringData"])
+
+
+def test_verify_full_with_a_tls_secret_serves_tls_and_mounts_the_ca_into_the_clients() -> None:
+    config = stack_file_config("prod")
+    config["database"]["tlsSecretName"] = "postgresql-tls"
+    config["database"]["sslmode"] = "verify-full"
+    run = run_stack("prod", config, secrets=DEPLOYED_SECRETS)
+    by_name = {(o.manifest["kind"], o.manifest["metadata"]["name"]): o for o in manifests(run)}
+    sts = by_name[("StatefulSet", DB)].manifest["spec"]["template"]["spec"]
+    (container,) = sts["containers"]
+    assert {"name": "POSTGRES_TLS_DIR", "value": "/etc/secrets/tls"} in container["env"]
+    (tls,) = [v for v in sts["volumes"] if v["name"] == "tls"]
+    assert tls["secret"]["secretName"] == "postgresql-tls"
+    assert [item["key"] for item in tls["secret"]["items"]] == ["tls.crt", "tls.key"]
+    (url,) = [r for r in run.kubernetes_objects() if r.name.endswith("-url")]
+    assert f"@{DB}:5432/store_db?sslmode=verify-full&sslrootcert={CA_PATH}" in str(url.inputs["stringData"])
+    api = by_name[("Deployment", API)].manifest["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in api["containers"][0]["env"]}
+    assert env["DATABASE_CA_FILE"] == CA_PATH, "the URL's sslrootcert is where the client finds the CA"
+    (ca,) = [v for v in api["volumes"] if v.get("secret", {}).get("secretName") == "postgresql-tls"]
+    assert [item["key"] for item in ca["secret"]["items"]] == ["ca.crt"], "only the CA, never the key"
+    mcp = by_name[("Deployment", "mcp-store-inventory")].manifest["spec"]["template"]["spec"]
+    assert not [v for v in mcp["volumes"] if v.get("secret", {}).get("secretName") == "postgresql-tls"]

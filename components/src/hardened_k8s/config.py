@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Self
 from pydantic import (
     AfterValidator,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -398,18 +399,13 @@ def _statefulset_name(value: str) -> str:
 TLS_SSLMODES = ("require", "verify-ca", "verify-full")
 """libpq sslmodes that connect only over TLS."""
 
-
-def _servable_sslmode(value: str) -> str:
-    # The image (database/Containerfile) starts PostgreSQL with ssl off: with these modes
-    # libpq refuses every connection, so the pods would never become ready.
-    if value in TLS_SSLMODES:
-        raise ValueError(
-            f"{value!r} needs TLS, and the database image serves none (no certificate or key is "
-            "configured), so every connection would be refused; use prefer, allow or disable, or "
-            "leave sslmode unset, and keep the database's traffic inside the namespace's "
-            "NetworkPolicies (docs/database-day-two.md)"
-        )
-    return value
+NO_TLS_SSLMODE = (
+    "needs TLS, and the database serves none without tlsSecretName, so every connection would be "
+    "refused; set database.tlsSecretName to a kubernetes.io/tls Secret whose certificate names the "
+    "database's Service (with ca.crt, as cert-manager writes it), or use prefer, allow or disable "
+    "(docs/database-day-two.md)"
+)
+"""Why a TLS-only ``sslmode`` without a server certificate is refused, and the fix."""
 
 
 class DatabaseSpec(StrictModel):
@@ -441,18 +437,25 @@ class DatabaseSpec(StrictModel):
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
-    sslmode: (
-        Annotated[
-            Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
-            AfterValidator(_servable_sslmode),
-        ]
-        | None
-    ) = Field(
+    tls_secret_name: DnsLabel | None = Field(
         default=None,
-        description="libpq sslmode in the clients' DATABASE_URL: disable, allow or prefer (the "
-        "database image serves no TLS, so require, verify-ca and verify-full are refused). Default: "
-        "unset (libpq's prefer, which connects without TLS).",
+        description="kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) the database serves TLS "
+        "with; its certificate must name the Service (name). Clients get ca.crt. Default: no TLS.",
     )
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None,
+        description="libpq sslmode in the clients' DATABASE_URL; require, verify-ca and verify-full "
+        "need tlsSecretName. Default: unset (libpq's prefer).",
+    )
+
+    @field_validator("sslmode")
+    @classmethod
+    def _servable_sslmode(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Without a certificate the image starts PostgreSQL with ssl off: libpq would refuse
+        # every connection in these modes, and no client pod would ever become ready.
+        if value in TLS_SSLMODES and not info.data.get("tls_secret_name"):
+            raise ValueError(f"{value!r} {NO_TLS_SSLMODE}")
+        return value
 
     @field_validator("image", mode="before")
     @classmethod

@@ -18,6 +18,8 @@ from . import network, pod
 from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
 from .config import (
     DEFAULT_KUBERNETES_VERSION,
+    NO_TLS_SSLMODE,
+    TLS_SSLMODES,
     DatabaseSpec,
     LabelValue,
     Resources,
@@ -40,6 +42,15 @@ PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
     "Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile`` "
     "and applies it to the owner role on every start and whenever the file changes."
 )
+TLS_VOLUME = "tls"
+"""Secret volume of the server's certificate and key, when ``tls_secret_name`` is given."""
+TLS_DIR_VAR = "POSTGRES_TLS_DIR"
+"""Variable naming the directory of ``tls.crt`` and ``tls.key``; the entrypoint turns TLS on."""
+CA_SECRET_FILE = "DATABASE_CA"
+"""The clients' secret-file name for the CA (``ca.crt`` of the TLS Secret): mounted at :data:`CA_PATH`."""
+CA_KEY = "ca.crt"
+CA_PATH = pod.secret_path(CA_SECRET_FILE.lower().replace("_", "-"), CA_KEY)
+"""Where a client finds the CA; ``sslrootcert`` of the ``DATABASE_URL`` when the server serves TLS."""
 CREDENTIALS_VOLUME = "credentials"
 """Secret volume of the server's password, mounted read-only under :data:`pod.SECRETS_DIR`."""
 
@@ -105,6 +116,14 @@ class PostgreSQLArgs(TypedDict, total=False):
         "libpq ``sslmode`` appended to the clients' ``DATABASE_URL``: ``disable``, ``allow`` or ``prefer``; "
         "the TLS-only modes are refused, the image serving no TLS. Default: unset (libpq's ``prefer``)."
     )
+    tls_secret_name: pulumi.Input[str]
+    (
+        "``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, ``ca.crt``, as cert-manager writes it) the "
+        "server serves TLS with; its certificate must name ``app_name`` (the Service clients connect to). "
+        "TCP connections without TLS are then refused, and the ``DATABASE_URL`` names the CA at "
+        ":data:`CA_PATH`, where clients mount ``ca.crt`` (``SecretFileArgs(secret_name=..., key='ca.crt')`` "
+        "under ``DATABASE_CA``). Required for the TLS-only ``sslmode``\\ s. Default: no TLS."
+    )
     clients: Sequence[PeerArgs]
     """Workloads admitted on 5432; nothing else is. Default: none."""
     kubernetes_version: str
@@ -163,6 +182,9 @@ class PostgreSQL(pulumi.ComponentResource):
             string_data={"username": db.user, PASSWORD_KEY: password, "database": db.database},
             opts=keep,
         )
+        query = [f"sslmode={db.sslmode}"] if db.sslmode else []
+        if db.tls_secret_name is not None:
+            query.append(f"sslrootcert={CA_PATH}")
         url: pulumi.Output[str] = pulumi.Output[str].secret(
             pulumi.Output.concat(
                 "postgresql://",
@@ -170,7 +192,7 @@ class PostgreSQL(pulumi.ComponentResource):
                 ":",
                 password.apply(lambda value: quote(value, safe="")),
                 f"@{app}:{PORT}/{db.database}",
-                f"?sslmode={db.sslmode}" if db.sslmode else "",
+                "?" + "&".join(query) if query else "",
             )
         )
         url_secret = k8s.core.v1.Secret(
@@ -269,6 +291,7 @@ class _Database:
     run_as_user: int
     protect: bool
     sslmode: str | None
+    tls_secret_name: pulumi.Input[str] | None
     kubernetes_version: str
     security_profile: SecurityProfile
 
@@ -299,6 +322,7 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
         run_as_user=whole(args.get("run_as_user", default_of(DatabaseSpec, "run_as_user"))),
         protect=args.get("protect", default_of(DatabaseSpec, "protect")),
         sslmode=SslMode(sslmode).value if sslmode is not None else None,
+        tls_secret_name=args.get("tls_secret_name"),
         kubernetes_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
         security_profile=args.get("security_profile", SecurityProfile.RESTRICTED),
     )
@@ -312,8 +336,10 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
         check.field(key, getattr(db, key), DatabaseSpec, key)
     check.model("resources", db.resources, Resources)
     check.field("kubernetes_version", db.kubernetes_version, StackSettings, "kubernetes_version")
-    if db.sslmode is not None:
-        check.field("sslmode", db.sslmode, DatabaseSpec, "sslmode")
+    if db.sslmode in TLS_SSLMODES and db.tls_secret_name is None:
+        check.add(
+            "sslmode", f"{db.sslmode!r} {NO_TLS_SSLMODE}".replace("database.tlsSecretName", "tls_secret_name")
+        )
     check.done()
     return db
 
@@ -331,6 +357,12 @@ def _statefulset_spec(
     secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
     volumes.append(secret_volume)
     mounts.append(secret_mount)
+    tls_env = []
+    if spec.tls_secret_name is not None:
+        tls_volume, tls_mount = pod.secret_volume(TLS_VOLUME, spec.tls_secret_name, ["tls.crt", "tls.key"])
+        volumes.append(tls_volume)
+        mounts.append(tls_mount)
+        tls_env = [k8s.core.v1.EnvVarArgs(name=TLS_DIR_VAR, value=f"{pod.SECRETS_DIR}/{TLS_VOLUME}")]
     # A session on the application database through the entrypoint's private socket: the
     # image's entrypoint creates the database and applies the password before that succeeds,
     # so a half-initialised volume never looks ready (pg_isready only sees the server answer).
@@ -349,6 +381,7 @@ def _statefulset_spec(
             ),
             # A subdirectory, because the volume root may hold lost+found and initdb wants it empty.
             k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),
+            *tls_env,
         ],
         resources=pod.resource_requirements(spec.resources),
         # Readiness asks the server to accept a session on the database; liveness only
