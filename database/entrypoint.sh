@@ -9,7 +9,8 @@
 #   2. the server starts with the access rules this script writes (see below), then
 #   3. the owner role gets the password of POSTGRES_PASSWORD_FILE (ALTER ROLE) and the
 #      database POSTGRES_DB is created if it is missing. Only then is the pod ready:
-#      postgres-ready (the readiness probe) opens a session on POSTGRES_DB.
+#      postgres-ready (the readiness probe) needs the marker written after this step and a
+#      session on POSTGRES_DB.
 #   4. while the server runs, a changed password file (a rotated Secret, updated in place by
 #      the kubelet) is applied to the role within PASSWORD_CHECK_SECONDS (default 5); the old
 #      password stops working then.
@@ -81,9 +82,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "initialised $PGDATA (owner $POSTGRES_USER)"
 fi
 
-# 2. Access rules and the server.
+# 2. Access rules and the server. The marker says steps 3 are done for this start; /tmp
+# outlives a container restart within the pod, so a previous start's marker goes first.
 mkdir -p "$ADMIN_DIR"
 chmod 0700 "$ADMIN_DIR"
+rm -f "$ADMIN_DIR/initialised"
 os_user=$(whoami)
 quoted_user=$(printf '%s' "$POSTGRES_USER" | sed 's/"/""/g')
 printf 'owner "%s" "%s"\n' "$os_user" "$quoted_user" > "$ADMIN_DIR/pg_ident.conf"
@@ -174,6 +177,7 @@ admin_sql <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
+touch "$ADMIN_DIR/initialised"
 echo "ready: database $POSTGRES_DB, owner $POSTGRES_USER, password from $POSTGRES_PASSWORD_FILE"
 
 tls_files() {
