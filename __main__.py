@@ -14,7 +14,12 @@ from hardened_k8s import ServiceSystem, ServiceSystemArgs, load_stack_config, so
 ROOT = Path(__file__).resolve().parent
 
 config, secrets = load_stack_config(ROOT)
-provider = k8s.Provider("kubernetes", context=config.kube_context, enable_server_side_apply=True)
+# enable_secret_mutable: a rotated secret (databasePassword, authToken) updates its Secret in
+# place, so mounted files change under the running pods and nothing protected is replaced
+# (docs/rotating-secrets.md).
+provider = k8s.Provider(
+    "kubernetes", context=config.kube_context, enable_server_side_apply=True, enable_secret_mutable=True
+)
 system = ServiceSystem(
     "store-inventory",
     ServiceSystemArgs(config=config, secrets=secrets, revision=source_revision(ROOT, config.image_revision)),

@@ -187,10 +187,18 @@ def test_postgres_url_uses_service_name_and_is_secret() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sslmode", "suffix"), [(None, "/shop'"), (SslMode.VERIFY_FULL, "/shop?sslmode=verify-full'")]
+    ("args", "suffix"),
+    [
+        ({}, "/shop'"),
+        ({"sslmode": SslMode.PREFER}, "/shop?sslmode=prefer'"),
+        (
+            {"sslmode": SslMode.VERIFY_FULL, "tls_secret_name": "db-tls"},
+            "/shop?sslmode=verify-full&sslrootcert=/etc/secrets/database-ca/ca.crt'",
+        ),
+    ],
 )
-def test_postgres_url_carries_the_configured_sslmode(sslmode: SslMode | None, suffix: str) -> None:
-    run = postgres(**({"sslmode": sslmode} if sslmode else {}))
+def test_postgres_url_carries_the_configured_sslmode(args: dict[str, Any], suffix: str) -> None:
+    run = postgres(**args)
     url = next(r for r in run.registrations if r.name == "pg-url")
     assert f"postgresql://shop:x@db:5432{suffix}" in repr(url.inputs["stringData"]), url.inputs
 

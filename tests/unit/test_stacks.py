@@ -481,7 +481,7 @@ def test_postgres_statefulset(stack: Rendered) -> None:
         "name": "POSTGRES_PASSWORD_FILE",
         "value": "/etc/secrets/credentials/password",
     }
-    assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
+    assert container["readinessProbe"]["exec"]["command"] == ["postgres-ready"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"} <= set(mounts)
     assert mounts["/etc/secrets/credentials"] == {

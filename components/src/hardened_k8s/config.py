@@ -464,6 +464,18 @@ def _statefulset_name(value: str) -> str:
     return value
 
 
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+"""libpq sslmodes that connect only over TLS."""
+
+NO_TLS_SSLMODE = (
+    "needs TLS, and the database serves none without tlsSecretName, so every connection would be "
+    "refused; set database.tlsSecretName to a kubernetes.io/tls Secret whose certificate names the "
+    "database's Service (with ca.crt, as cert-manager writes it), or use prefer, allow or disable "
+    "(docs/database-day-two.md)"
+)
+"""Why a TLS-only ``sslmode`` without a server certificate is refused, and the fix."""
+
+
 class DatabaseSpec(ConfigModel):
     """PostgreSQL in a StatefulSet, reachable in-cluster at ``<name>:5432``."""
 
@@ -493,10 +505,25 @@ class DatabaseSpec(ConfigModel):
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
+    tls_secret_name: DnsLabel | None = Field(
+        default=None,
+        description="kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) the database serves TLS "
+        "with; its certificate must name the Service (name). Clients get ca.crt. Default: no TLS.",
+    )
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
         default=None,
-        description="libpq sslmode in the clients' DATABASE_URL. Default: unset (libpq's prefer).",
+        description="libpq sslmode in the clients' DATABASE_URL; require, verify-ca and verify-full "
+        "need tlsSecretName. Default: unset (libpq's prefer).",
     )
+
+    @field_validator("sslmode")
+    @classmethod
+    def _servable_sslmode(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Without a certificate the image starts PostgreSQL with ssl off: libpq would refuse
+        # every connection in these modes, and no client pod would ever become ready.
+        if value in TLS_SSLMODES and not info.data.get("tls_secret_name"):
+            raise ValueError(f"{value!r} {NO_TLS_SSLMODE}")
+        return value
 
     @field_validator("image", mode="before")
     @classmethod

@@ -80,6 +80,8 @@ class Registration:
     """Whether ``retain_on_delete`` was set. Default false."""
     depends_on: list[str] = field(default_factory=list)
     """URNs the registration depends on. Default none."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths whose changes the engine ignores (``ResourceOptions.ignore_changes``)."""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -144,6 +146,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     retain_on_delete=request.retainOnDelete,
                     depends_on=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
                 )
             )
         return response

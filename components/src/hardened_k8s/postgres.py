@@ -18,6 +18,8 @@ from . import network, pod
 from .arguments import ArgsCheck, default_of, profile_of, whole, with_defaults
 from .config import (
     DEFAULT_KUBERNETES_VERSION,
+    NO_TLS_SSLMODE,
+    TLS_SSLMODES,
     DatabaseSpec,
     ImageRef,
     LabelValue,
@@ -40,9 +42,28 @@ URL_KEY = "DATABASE_URL"
 PASSWORD_KEY = "password"
 """Key of the server's password in the ``<name>-credentials`` Secret."""
 PASSWORD_FILE_VAR = "POSTGRES_PASSWORD_FILE"
-"""Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile``."""
+(
+    "Variable naming the mounted password file; the image's entrypoint gives it to ``initdb --pwfile`` "
+    "and applies it to the owner role on every start and whenever the file changes."
+)
+TLS_VOLUME = "tls"
+"""Secret volume of the server's certificate and key, when ``tls_secret_name`` is given."""
+TLS_DIR_VAR = "POSTGRES_TLS_DIR"
+"""Variable naming the directory of ``tls.crt`` and ``tls.key``; the entrypoint turns TLS on."""
+CA_SECRET_FILE = "DATABASE_CA"
+"""The clients' secret-file name for the CA (``ca.crt`` of the TLS Secret): mounted at :data:`CA_PATH`."""
+CA_KEY = "ca.crt"
+CA_PATH = pod.secret_path(CA_SECRET_FILE.lower().replace("_", "-"), CA_KEY)
+"""Where a client finds the CA; ``sslrootcert`` of the ``DATABASE_URL`` when the server serves TLS."""
 CREDENTIALS_VOLUME = "credentials"
 """Secret volume of the server's password, mounted read-only under :data:`~hardened_k8s.pod.SECRETS_DIR`."""
+
+READY_COMMAND = "postgres-ready"
+"""The image's readiness check (``database/postgres-ready``): a session on the app database."""
+CLAIM_TEMPLATE_NAME = "data"
+"""Name of the volume claim template; the claim of pod 0 is ``data-<app_name>-0``."""
+CLAIM_TEMPLATE_FIELDS = ["spec.volumeClaimTemplates"]
+"""``ignore_changes`` of the StatefulSet: its claim template is fixed at creation."""
 
 STARTUP_ALLOWANCE_SECONDS = 120
 """First start runs initdb on an empty volume, which is slow on network storage."""
@@ -95,7 +116,18 @@ class PostgreSQLArgs(TypedDict, total=False):
         " ``true``."
     )
     sslmode: SslMode
-    """libpq ``sslmode`` appended to the clients' ``DATABASE_URL``. Default: unset (libpq's ``prefer``)."""
+    (
+        "libpq ``sslmode`` appended to the clients' ``DATABASE_URL``: ``disable``, ``allow`` or ``prefer``; "
+        "the TLS-only modes are refused, the image serving no TLS. Default: unset (libpq's ``prefer``)."
+    )
+    tls_secret_name: pulumi.Input[str]
+    (
+        "``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, ``ca.crt``, as cert-manager writes it) the "
+        "server serves TLS with; its certificate must name ``app_name`` (the Service clients connect to). "
+        "TCP connections without TLS are then refused, and the ``DATABASE_URL`` names the CA at "
+        ":data:`CA_PATH`, where clients mount ``ca.crt`` (``SecretFileArgs(secret_name=..., key='ca.crt')`` "
+        "under ``DATABASE_CA``). Required for the TLS-only ``sslmode``\\ s. Default: no TLS."
+    )
     clients: Sequence[PeerArgs]
     """Workloads admitted on 5432; nothing else is. Default: none."""
     kubernetes_version: str
@@ -154,6 +186,9 @@ class PostgreSQL(pulumi.ComponentResource):
             string_data={"username": db.user, PASSWORD_KEY: password, "database": db.database},
             opts=keep,
         )
+        query = [f"sslmode={db.sslmode}"] if db.sslmode else []
+        if db.tls_secret_name is not None:
+            query.append(f"sslrootcert={CA_PATH}")
         url: pulumi.Output[str] = pulumi.Output[str].secret(
             pulumi.Output.concat(
                 "postgresql://",
@@ -161,7 +196,7 @@ class PostgreSQL(pulumi.ComponentResource):
                 ":",
                 password.apply(lambda value: quote(value, safe="")),
                 f"@{app}:{PORT}/{db.database}",
-                f"?sslmode={db.sslmode}" if db.sslmode else "",
+                "?" + "&".join(query) if query else "",
             )
         )
         url_secret = k8s.core.v1.Secret(
@@ -192,7 +227,7 @@ class PostgreSQL(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels.selector, ports=ports),
             opts=child,
         )
-        k8s.apps.v1.StatefulSet(
+        statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             metadata=metadata(app),
             spec=_statefulset_spec(
@@ -201,7 +236,29 @@ class PostgreSQL(pulumi.ComponentResource):
                 governing_service=headless.metadata.name,
                 credentials=credentials.metadata.name,
             ),
-            opts=keep,
+            # The claim template is replace-on-change for the provider and the API server
+            # refuses to change it anyway: it only shapes a claim that does not exist yet.
+            # The size of the existing claim follows ``storage`` through the patch below.
+            opts=pulumi.ResourceOptions.merge(
+                keep, pulumi.ResourceOptions(ignore_changes=CLAIM_TEMPLATE_FIELDS)
+            ),
+        )
+        # The claim the StatefulSet controller created for pod 0, resized in place (server-side
+        # apply of ``spec.resources.requests.storage`` only). The API server expands it where the
+        # StorageClass has allowVolumeExpansion and refuses, at preview's dry run already, a
+        # smaller size or a class that cannot expand. Deleting this patch never deletes the claim.
+        k8s.core.v1.PersistentVolumeClaimPatch(
+            f"{name}-data-claim",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name=f"{CLAIM_TEMPLATE_NAME}-{app}-0",
+                namespace=namespace,
+                # The controller that created the claim owns the field; take it over.
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecPatchArgs(
+                resources=k8s.core.v1.VolumeResourceRequirementsPatchArgs(requests={"storage": db.storage})
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[statefulset]),
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-networkpolicy",
@@ -238,6 +295,7 @@ class _Database:
     run_as_user: int
     protect: bool
     sslmode: str | None
+    tls_secret_name: pulumi.Input[str] | None
     kubernetes_version: str
     security_profile: SecurityProfile
 
@@ -269,6 +327,7 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
         run_as_user=whole(args.get("run_as_user", default_of(DatabaseSpec, "run_as_user"))),
         protect=args.get("protect", default_of(DatabaseSpec, "protect")),
         sslmode=SslMode(sslmode).value if sslmode is not None else None,
+        tls_secret_name=args.get("tls_secret_name"),
         kubernetes_version=args.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
         security_profile=args.get("security_profile", SecurityProfile.RESTRICTED),
     )
@@ -284,6 +343,10 @@ def _settings(name: str, args: PostgreSQLArgs) -> _Database:
             check.field(key, getattr(db, key), DatabaseSpec, key)
     check.model("resources", db.resources, Resources)
     check.field("kubernetes_version", db.kubernetes_version, StackSettings, "kubernetes_version")
+    if db.sslmode in TLS_SSLMODES and db.tls_secret_name is None:
+        check.add(
+            "sslmode", f"{db.sslmode!r} {NO_TLS_SSLMODE}".replace("database.tlsSecretName", "tls_secret_name")
+        )
     check.done()
     return db
 
@@ -301,9 +364,16 @@ def _statefulset_spec(
     secret_volume, secret_mount = pod.secret_volume(CREDENTIALS_VOLUME, credentials, [PASSWORD_KEY])
     volumes.append(secret_volume)
     mounts.append(secret_mount)
-    ready = k8s.core.v1.ExecActionArgs(
-        command=["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-U", spec.user, "-d", spec.database]
-    )
+    tls_env = []
+    if spec.tls_secret_name is not None:
+        tls_volume, tls_mount = pod.secret_volume(TLS_VOLUME, spec.tls_secret_name, ["tls.crt", "tls.key"])
+        volumes.append(tls_volume)
+        mounts.append(tls_mount)
+        tls_env = [k8s.core.v1.EnvVarArgs(name=TLS_DIR_VAR, value=f"{pod.SECRETS_DIR}/{TLS_VOLUME}")]
+    # A session on the application database through the entrypoint's private socket: the
+    # image's entrypoint creates the database and applies the password before that succeeds,
+    # so a half-initialised volume never looks ready (pg_isready only sees the server answer).
+    ready = k8s.core.v1.ExecActionArgs(command=[READY_COMMAND])
     container = k8s.core.v1.ContainerArgs(
         name="postgres",
         image=image,
@@ -319,6 +389,7 @@ def _statefulset_spec(
             ),
             # A subdirectory, because the volume root may hold lost+found and initdb wants it empty.
             k8s.core.v1.EnvVarArgs(name="PGDATA", value=f"{DATA_DIR}/pgdata"),
+            *tls_env,
         ],
         resources=pod.resource_requirements(spec.resources),
         # Readiness asks the server to accept a session on the database; liveness only
@@ -335,7 +406,7 @@ def _statefulset_spec(
         startup_probe=pod.startup_probe(ready, STARTUP_ALLOWANCE_SECONDS),
         lifecycle=pod.pre_stop(spec.kubernetes_version),
         security_context=pod.container_security_context(uid),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=DATA_DIR), *mounts],
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=CLAIM_TEMPLATE_NAME, mount_path=DATA_DIR), *mounts],
     )
     return k8s.apps.v1.StatefulSetSpecArgs(
         replicas=1,
@@ -361,7 +432,9 @@ def _statefulset_spec(
         ),
         volume_claim_templates=[
             k8s.core.v1.PersistentVolumeClaimArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=labels.all),
+                # Only the selector's labels, which never change without replacing the set
+                # anyway: version and part-of change with routine releases.
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=CLAIM_TEMPLATE_NAME, labels=labels.selector),
                 spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"],
                     storage_class_name=spec.storage_class_name,

@@ -40,8 +40,8 @@ from .inputs import (
 from .labels import Labels
 from .namespace import SecureNamespaceArgs
 from .network import Peer
+from .postgres import CA_KEY, CA_SECRET_FILE, URL_KEY, PostgreSQLArgs
 from .postgres import PORT as DATABASE_PORT
-from .postgres import URL_KEY, PostgreSQLArgs
 from .workload import HardenedServiceArgs, peer_url_env
 
 
@@ -204,7 +204,11 @@ def service_args(
             raise ConfigError(
                 [(f"services.{name}.egressTo", f"names {db.name!r}, but no database URL Secret was given")]
             )
-        args["secret_files"] = {URL_KEY: SecretFileArgs(secret_name=database_url_secret, key=URL_KEY)}
+        files = {URL_KEY: SecretFileArgs(secret_name=database_url_secret, key=URL_KEY)}
+        if db.tls_secret_name is not None:
+            # The CA the URL's sslrootcert names (postgres.CA_PATH).
+            files[CA_SECRET_FILE] = SecretFileArgs(secret_name=db.tls_secret_name, key=CA_KEY)
+        args["secret_files"] = files
     return args
 
 
@@ -331,6 +335,8 @@ def database_args(
         args["storage_class_name"] = db.storage_class_name
     if db.sslmode is not None:
         args["sslmode"] = SslMode(db.sslmode)
+    if db.tls_secret_name is not None:
+        args["tls_secret_name"] = db.tls_secret_name
     return args
 
 

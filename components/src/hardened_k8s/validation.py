@@ -311,6 +311,7 @@ def object_names(config: StackConfig) -> list[tuple[str, str, str]]:
             ("Service", f"{db.name}-headless", "database.name"),
             ("Service", db.name, "database.name"),
             ("StatefulSet", db.name, "database.name"),
+            ("PersistentVolumeClaim", f"data-{db.name}-0", "database.name"),
             ("NetworkPolicy", db.name, "database.name"),
         ]
     return found

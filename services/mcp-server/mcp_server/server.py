@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -146,16 +147,35 @@ def transport_security() -> TransportSecuritySettings:
 
 
 class BearerAuth(BaseHTTPMiddleware):
-    """401 unless the request carries ``Authorization: Bearer <token>`` (probes excepted)."""
+    """401 unless the request carries ``Authorization: Bearer <token>`` (probes excepted).
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    A token that does not match makes the middleware read ``reload()`` (the mounted Secret
+    file) again before refusing: a rotated ``authToken`` is accepted as soon as the kubelet
+    has updated the file, without a restart, and the old one is refused from then on.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, reload: Callable[[], str] | None = None) -> None:
         super().__init__(app)
         self._expected = f"Bearer {token}".encode()
+        self._reload = reload
+
+    def _matches(self, given: bytes) -> bool:
+        if hmac.compare_digest(given, self._expected):
+            return True
+        if self._reload is None:
+            return False
+        try:
+            token = self._reload()
+        except OSError:
+            return False
+        if token:
+            self._expected = f"Bearer {token}".encode()
+        return hmac.compare_digest(given, self._expected)
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         if request.url.path not in PROBE_PATHS:
             given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, self._expected):
+            if not self._matches(given):
                 return JSONResponse(
                     {"detail": "missing or invalid bearer token"},
                     status_code=401,
@@ -193,5 +213,5 @@ def create_app() -> Starlette:
         transport_security=transport_security(),
         host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
     )
-    app.add_middleware(BearerAuth, token=token)
+    app.add_middleware(BearerAuth, token=token, reload=auth_token)
     return app

@@ -2,8 +2,15 @@
 
 The pool is created with ``min_size=0`` so the process starts (and answers ``/health``) while
 PostgreSQL is still unreachable; every query connects on demand, bounded by the connect timeout.
-A failed readiness check expires the pool's connections, so after PostgreSQL restarts the
-next requests connect to the new server instead of failing on the old connections.
+Every new connection reads the URL from its mounted Secret file again
+(:meth:`Settings.current_database_url`), so a rotated password is picked up without a restart,
+and a refused password is retried briefly, since the kubelet updates the client's file and the
+database's at slightly different times.
+
+Readiness (:meth:`Database.ping`) opens a connection of its own instead of taking one from the
+pool: a pool busy with a burst of requests says nothing about whether PostgreSQL answers. A
+failed check expires the pool's connections, so after PostgreSQL restarts the next requests
+connect to the new server instead of failing on the old connections.
 
 Migrations run in the background after startup (:meth:`Database.migrate_until_done`), retrying
 until PostgreSQL answers. Each run takes a PostgreSQL advisory lock first, so when several
@@ -18,6 +25,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 
@@ -56,8 +64,16 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+AUTH_RETRY_SECONDS = 0.5
+"""Pause before connecting again after PostgreSQL refused the password (a rotation under way)."""
+
+
 class SchemaNotReadyError(RuntimeError):
     """The migrations have not been applied yet."""
+
+
+class PoolBusyError(TimeoutError):
+    """Every pooled connection stayed busy for the whole acquire timeout."""
 
 
 class Database:
@@ -66,9 +82,30 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self.schema_ready = False
 
+    async def _connect(self, *_: object, **kwargs: Any) -> asyncpg.Connection:
+        """A new connection with the URL as its Secret file holds it now.
+
+        A refused password is tried again (with the file read again) until the connect
+        timeout has passed: during a rotation this client may see the new password a little
+        before or after the database applies it.
+        """
+        kwargs.setdefault("timeout", self._settings.connect_timeout)
+        deadline = asyncio.get_running_loop().time() + self._settings.connect_timeout
+        while True:
+            try:
+                conn: asyncpg.Connection = await asyncpg.connect(
+                    self._settings.current_database_url(), **kwargs
+                )
+                return conn
+            except asyncpg.InvalidPasswordError:
+                if asyncio.get_running_loop().time() + AUTH_RETRY_SECONDS > deadline:
+                    raise
+                log.warning("password refused; reading the URL file again in %.1fs", AUTH_RETRY_SECONDS)
+                await asyncio.sleep(AUTH_RETRY_SECONDS)
+
     async def start(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self._settings.database_url,
+            connect=self._connect,
             min_size=0,
             max_size=self._settings.pool_max_size,
             timeout=self._settings.connect_timeout,
@@ -89,21 +126,37 @@ class Database:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         if not self.schema_ready:
             raise SchemaNotReadyError("schema migrations have not run yet")
-        async with self._require_pool().acquire(timeout=self._settings.connect_timeout) as conn:
+        pool = self._require_pool()
+        try:
+            conn = await pool.acquire(timeout=self._settings.acquire_timeout)
+        except TimeoutError:
+            # Busy, or PostgreSQL does not answer: only the latter is "unavailable".
+            await self.ping()
+            raise PoolBusyError(
+                f"no pooled connection became free within {self._settings.acquire_timeout:g}s"
+            ) from None
+        try:
             yield conn
+        finally:
+            await pool.release(conn)
 
     async def ping(self) -> None:
-        """Run ``SELECT 1`` within the connect timeout; raises if PostgreSQL cannot answer.
+        """Open a connection of its own and run ``SELECT 1``, all within the connect timeout;
+        raises if PostgreSQL (the application database, with this password) cannot answer.
 
-        On failure every pooled connection is expired: after PostgreSQL restarts, the pool's
-        idle connections point at the old server, and each would otherwise fail one request
-        before the pool replaced it. The next acquire connects afresh.
+        Independent of the pool, so a burst that keeps every pooled connection busy does not
+        make the replica unready. On failure every pooled connection is expired: after
+        PostgreSQL restarts, the pool's idle connections point at the old server, and each
+        would otherwise fail one request before the pool replaced it.
         """
         pool = self._require_pool()
         try:
-            async with asyncio.timeout(self._settings.connect_timeout):
-                async with pool.acquire() as conn:
+            async with asyncio.timeout(self._settings.connect_timeout + 0.5):
+                conn = await self._connect(command_timeout=self._settings.connect_timeout)
+                try:
                     await conn.fetchval("SELECT 1")
+                finally:
+                    await conn.close(timeout=self._settings.connect_timeout)
         except Exception:
             await pool.expire_connections()
             raise
@@ -112,11 +165,7 @@ class Database:
         """Apply the pending migrations under the advisory lock; the versions applied here."""
         applied: list[int] = []
         me = socket.gethostname()
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self._settings.database_url,
-            timeout=self._settings.connect_timeout,
-            command_timeout=self._settings.migration_timeout,
-        )
+        conn = await self._connect(command_timeout=self._settings.migration_timeout)
         try:
             # Session lock: released on unlock or when this connection ends, whatever happens.
             await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
