@@ -324,7 +324,11 @@ def stack_configs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             config["database"]["storageClassName"] = draw(dns_subdomain())
         if draw(st.booleans()):
-            config["database"]["sslmode"] = draw(st.sampled_from(["disable", "require", "verify-full"]))
+            # TLS-only modes need the database to serve TLS: its certificate's Secret.
+            config["database"]["tlsSecretName"] = draw(dns_subdomain())
+            config["database"]["sslmode"] = draw(st.sampled_from(["prefer", "require", "verify-full"]))
+        elif draw(st.booleans()):
+            config["database"]["sslmode"] = draw(st.sampled_from(["disable", "allow", "prefer"]))
         targets = [*names, db_name]
     else:
         targets = list(names)

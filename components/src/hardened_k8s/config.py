@@ -505,7 +505,7 @@ class DatabaseSpec(ConfigModel):
         default=True,
         description="Pulumi protect + retainOnDelete on the data-bearing objects. Default true.",
     )
-    tls_secret_name: DnsLabel | None = Field(
+    tls_secret_name: DnsSubdomain | None = Field(
         default=None,
         description="kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) the database serves TLS "
         "with; its certificate must name the Service (name). Clients get ca.crt. Default: no TLS.",

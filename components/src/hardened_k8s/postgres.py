@@ -53,6 +53,7 @@ TLS_DIR_VAR = "POSTGRES_TLS_DIR"
 CA_SECRET_FILE = "DATABASE_CA"
 """The clients' secret-file name for the CA (``ca.crt`` of the TLS Secret): mounted at :data:`CA_PATH`."""
 CA_KEY = "ca.crt"
+"""The key of the database's TLS Secret holding the CA certificate (what cert-manager writes)."""
 CA_PATH = pod.secret_path(CA_SECRET_FILE.lower().replace("_", "-"), CA_KEY)
 """Where a client finds the CA; ``sslrootcert`` of the ``DATABASE_URL`` when the server serves TLS."""
 CREDENTIALS_VOLUME = "credentials"
