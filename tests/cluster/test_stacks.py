@@ -115,7 +115,8 @@ def _planned(events: list[auto.EngineEvent]) -> dict[tuple[str, str, str], str]:
         state = pre.metadata.new or pre.metadata.old
         inputs = (state.inputs if state else None) or {}
         meta = inputs.get("metadata") or {}
-        kind = pre.metadata.type.rsplit(":", 1)[1]
+        # A patch (the database claim's size) renders as the kind it patches.
+        kind = pre.metadata.type.rsplit(":", 1)[1].removesuffix("Patch")
         planned[(kind, meta.get("namespace", ""), meta.get("name", ""))] = str(pre.metadata.op.value)
     return planned
 

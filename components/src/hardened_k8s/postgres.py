@@ -253,8 +253,11 @@ class PostgreSQL(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaPatchArgs(
                 name=f"{CLAIM_TEMPLATE_NAME}-{app}-0",
                 namespace=namespace,
-                # The controller that created the claim owns the field; take it over.
-                annotations={"pulumi.com/patchForce": "true"},
+                # The controller that created the claim owns the field; take it over. The claim
+                # is Bound already: the provider's claim await would wait for the Pending phase a
+                # WaitForFirstConsumer class shows only before binding, until its timeout
+                # (pulumi-kubernetes #4179); an expansion's progress is the claim's own status.
+                annotations={"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"},
             ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecPatchArgs(
                 resources=k8s.core.v1.VolumeResourceRequirementsPatchArgs(requests={"storage": db.storage})
