@@ -137,7 +137,13 @@ def test_raising_storage_resizes_the_existing_claim_in_place() -> None:
     (patch,) = [o for o in manifests(run) if o.registration.type.endswith("PersistentVolumeClaimPatch")]
     assert patch.manifest["metadata"]["name"] == f"data-{DB}-0"
     assert patch.manifest["spec"] == {"resources": {"requests": {"storage": "50Gi"}}}
-    assert patch.manifest["metadata"]["annotations"] == {"pulumi.com/patchForce": "true"}
+    # Force: the StatefulSet controller owns the field. No await: the claim is Bound, and the
+    # provider's claim await under a WaitForFirstConsumer class waits for Pending until it times
+    # out (seen on the cluster tier's real node).
+    assert patch.manifest["metadata"]["annotations"] == {
+        "pulumi.com/patchForce": "true",
+        "pulumi.com/skipAwait": "true",
+    }
     (sts,) = [r for r in run.registrations if r.type == "kubernetes:apps/v1:StatefulSet"]
     assert sts.urn in patch.registration.depends_on, "the claim exists only once the StatefulSet does"
 
