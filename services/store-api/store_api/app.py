@@ -151,7 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     change.delta,
                 )
         except asyncpg.CheckViolationError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, "not enough stock") from exc
+            # Names the product: a caller adjusting several at once knows which one ran short.
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"not enough stock of product {product_id} for delta {change.delta}"
+            ) from exc
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
         return _product(row)
