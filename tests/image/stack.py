@@ -29,9 +29,12 @@ DB_USER = "store"
 DB_NAME = "store_db"
 
 
-def stack_specs(revision: str) -> dict[str, BuildSpec]:
-    """Build specs of both services and the PostgreSQL image (``database/``), by image name."""
-    contexts: dict[str, Path] = {s.image: s.context for s in SERVICES}
+def stack_specs(revision: str, services_dir: Path | None = None) -> dict[str, BuildSpec]:
+    """Build specs of both services and the PostgreSQL image (``database/``), by image name;
+    the services' contexts from ``services_dir`` (default: this checkout's ``services/``)."""
+    contexts: dict[str, Path] = {
+        s.image: (services_dir / s.directory if services_dir else s.context) for s in SERVICES
+    }
     contexts[DATABASE] = REPO_ROOT / "database"
     return {
         name: build_spec(
@@ -47,9 +50,10 @@ def stack_specs(revision: str) -> dict[str, BuildSpec]:
     }
 
 
-def build_stack(harness: Harness, revision: str) -> dict[str, str]:
+def build_stack(harness: Harness, revision: str, services_dir: Path | None = None) -> dict[str, str]:
     """Build the three images (not pushed: the engine runs them by id); image name -> id."""
-    return {name: harness.build(spec).image_id for name, spec in stack_specs(revision).items()}
+    specs = stack_specs(revision, services_dir)
+    return {name: harness.build(spec).image_id for name, spec in specs.items()}
 
 
 @dataclass
