@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -178,3 +179,18 @@ def test_bearer_auth_middleware(
     assert sent[0]["status"] == status, f"{path} with {headers!r}: {sent[0]}"
     if status == 401:
         assert (b"www-authenticate", b"Bearer") in sent[0]["headers"]
+
+
+def test_store_api_requests_are_not_logged_one_by_one(
+    server_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main_module = importlib.import_module("mcp_server.__main__")
+    httpx_logger = logging.getLogger("httpx2")
+    monkeypatch.setattr(httpx_logger, "level", httpx_logger.level)  # restored after the test
+    # basicConfig only configures a root logger without handlers; both restored after the test.
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+    main_module.configure_logging()
+    assert not httpx_logger.isEnabledFor(logging.INFO)
+    assert httpx_logger.isEnabledFor(logging.WARNING)
+    assert logging.getLogger("mcp_server").isEnabledFor(logging.INFO)

@@ -39,8 +39,19 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """INFO to stderr, except the store API client's per-request lines.
+
+    httpx2 logs every request at INFO: one line per store API call on top of uvicorn's access
+    line for the tool call itself, formatted and written on the tool call's path. Its
+    warnings and errors still show.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    configure_logging()
     config = uvicorn.Config(
         create_app(),
         host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
