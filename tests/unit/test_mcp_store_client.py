@@ -194,3 +194,18 @@ def test_store_api_requests_are_not_logged_one_by_one(
     assert not httpx_logger.isEnabledFor(logging.INFO)
     assert httpx_logger.isEnabledFor(logging.WARNING)
     assert logging.getLogger("mcp_server").isEnabledFor(logging.INFO)
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [("", False), ("0", False), ("off", False), ("1", True), ("True", True), (" yes ", True)],
+)
+def test_access_log_switch(server_module: ModuleType, value: str, enabled: bool) -> None:
+    main_module = importlib.import_module("mcp_server.__main__")
+    assert main_module.access_log_enabled(value) is enabled
+
+
+def test_access_log_switch_refuses_other_values(server_module: ModuleType) -> None:
+    main_module = importlib.import_module("mcp_server.__main__")
+    with pytest.raises(SystemExit, match="ACCESS_LOG='verbose': use 1/true/yes/on or 0/false/no/off"):
+        main_module.access_log_enabled("verbose")
