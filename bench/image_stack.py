@@ -67,6 +67,16 @@ def scenarios(stack: Stack, calls: int, reads: int) -> list[tuple[str, load.Load
     ]
 
 
+def container_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each role's containers (``api`` sums the replicas)."""
+    used: dict[str, float] = {}
+    for name, container in stack.containers.items():
+        stats = container.stats(stream=False, one_shot=True)
+        role = name.split("-")[0]
+        used[role] = used.get(role, 0.0) + stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+    return used
+
+
 def warm(config: load.LoadConfig) -> load.LoadConfig:
     fields: dict[str, Any] = {**config.__dict__, "requests": min(200, config.requests)}
     return load.LoadConfig(**fields)
@@ -103,7 +113,15 @@ def main() -> int:
                 rows = []
                 for label, config in scenarios(stack, args.calls, args.reads):
                     asyncio.run(load.run_load(warm(config)))
+                    before = container_cpu(stack)
                     summary = asyncio.run(load.run_load(config)).summary()
+                    after = container_cpu(stack)
+                    # CPU per completed request in each role's containers: what a replica would
+                    # serve per core if it had one to itself (the machine is shared).
+                    summary["container_cpu_ms_per_request"] = {
+                        role: round((after[role] - before[role]) * 1000 / max(summary["completed"], 1), 3)
+                        for role in after
+                    }
                     name = label.replace(" ", "-").replace(",", "")
                     (OUT / f"image-stack-{name}.json").write_text(json.dumps(summary, indent=2))
                     rows.append((label, summary))
@@ -116,9 +134,11 @@ def main() -> int:
     for label, s in rows:
         ms = s["latency_ms"]
         errors = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "0"
+        cpu = ", ".join(f"{role} {ms_}" for role, ms_ in s["container_cpu_ms_per_request"].items())
+        generator = round(s["generator_cpu_seconds"] * 1000 / max(s["completed"], 1), 3)
         print(
             f"| {label} | {s['completed']} | {s['concurrency']} | {s['throughput_per_s']} | {ms['p50']} | "
-            f"{ms['p95']} | {ms['p99']} | {errors} | {s['loadavg']} |"
+            f"{ms['p95']} | {ms['p99']} | {errors} | {cpu}; generator {generator} | {s['loadavg']} |"
         )
     return 0
 
