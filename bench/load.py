@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpcore2
 import httpx2
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
@@ -266,52 +267,68 @@ Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """One operation against the system: ``(operation, arguments) -> the product(s) answered``."""
 
 
-def _detail(response: httpx2.Response) -> str:
+def _detail(content: bytes) -> str:
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
-        return response.text
+        return content.decode(errors="replace")
     return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
 
 
 class StoreAPI:
-    """The store API over HTTP, one pooled client per replica URL, replicas round-robin."""
+    """The store API over HTTP, one connection pool per replica URL, replicas round-robin.
+
+    Sent with ``httpcore2`` (the transport under ``httpx2``) rather than ``httpx2`` itself:
+    measured against a loopback server that answers in ~30 us, a request cost 670 us of this
+    process's CPU through ``httpx2`` and 350 us through ``httpcore2``. On a shared 2-core machine
+    the generator's CPU is taken from the system it measures.
+    """
 
     def __init__(self, urls: Sequence[str], timeout: float, concurrency: int) -> None:
-        limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._clients = [
-            httpx2.AsyncClient(base_url=u, timeout=timeout, limits=limits, trust_env=False) for u in urls
+        self._pools = [
+            (
+                url,
+                httpcore2.AsyncConnectionPool(
+                    max_connections=concurrency, max_keepalive_connections=concurrency
+                ),
+            )
+            for url in urls
         ]
-        self._next = itertools.cycle(self._clients)
+        self._next = itertools.cycle(self._pools)
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
+        for _, pool in self._pools:
+            await pool.aclose()
 
     async def call(self, operation: str, args: dict[str, Any]) -> Any:
-        client = next(self._next)
+        base, pool = next(self._next)
+        body: bytes | None = None
+        if operation == "get":
+            method, path = "GET", f"/products/{args['product_id']}"
+        elif operation == "list":
+            method, path = "GET", f"/products?limit={int(args['limit'])}&offset=0"
+        elif operation == "create":
+            method, path, body = "POST", "/products", json.dumps(args).encode()
+        else:
+            method, path = "POST", f"/products/{args['product_id']}/stock"
+            body = json.dumps({"delta": args["delta"]}).encode()
+        headers = [(b"Content-Type", b"application/json")] if body is not None else []
         try:
-            if operation == "get":
-                response = await client.get(f"/products/{args['product_id']}")
-            elif operation == "list":
-                response = await client.get("/products", params={"limit": args["limit"], "offset": 0})
-            elif operation == "create":
-                response = await client.post("/products", json=args)
-            else:
-                response = await client.post(
-                    f"/products/{args['product_id']}/stock", json={"delta": args["delta"]}
-                )
-        except httpx2.TimeoutException:
+            response = await pool.request(
+                method, base + path, headers=headers, content=body, extensions={"timeout": self._timeouts}
+            )
+        except httpcore2.TimeoutException:
             raise FailedError("timeout") from None
-        except httpx2.ConnectError:
+        except httpcore2.ConnectError:
             raise FailedError("connect") from None
-        except httpx2.HTTPError as exc:
+        except (httpcore2.NetworkError, httpcore2.ProtocolError) as exc:
             raise FailedError(type(exc).__name__) from None
-        if response.status_code == 409 and operation == "adjust":
-            raise RefusedError(409, _detail(response))
-        if response.status_code >= 400:
-            raise FailedError(f"http {response.status_code}")
-        return response.json()
+        if response.status == 409 and operation == "adjust":
+            raise RefusedError(409, _detail(response.content))
+        if response.status >= 400:
+            raise FailedError(f"http {response.status}")
+        return json.loads(response.content)
 
 
 class MCPTools:
