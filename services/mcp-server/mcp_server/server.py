@@ -56,9 +56,9 @@ class StoreClient:
 
     The client (and with it the pool of keep-alive connections) is opened once, when the app
     starts (:meth:`open`, called from the app's lifespan), and closed when it stops. Building
-    an ``httpx2.AsyncClient`` per call cost 35-90 ms on the project's 2-core machine (most of
-    it the TLS context it prepares even for plain HTTP), plus a TCP handshake per call: that
-    was most of a tool call's ~110 ms.
+    an ``httpx2.AsyncClient`` per call cost 35-90 ms on the project's 2-core machine (nearly
+    all of it loading the CA bundle into the TLS context it prepares even for plain HTTP),
+    plus a TCP handshake per call: that was most of a tool call's ~110 ms.
 
     Defaults: ``timeout`` 10 s per request, ``connect_timeout`` 1 s, at most
     ``max_connections`` (100) connections, idle ones kept ``keepalive_expiry`` (4 s).
