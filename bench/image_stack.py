@@ -128,9 +128,10 @@ def main() -> int:
                     print(f"{label}: {json.dumps(summary)}", file=sys.stderr, flush=True)
     print(f"services from {revision}")
     print(
-        "| scenario | requests | concurrency | throughput /s | p50 ms | p95 ms | p99 ms | errors | loadavg |"
+        "| scenario | requests | concurrency | throughput /s | p50 ms | p95 ms | p99 ms | errors "
+        "| CPU ms per request (containers; generator) | load average |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|---|")
     for label, s in rows:
         ms = s["latency_ms"]
         errors = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "0"
