@@ -17,6 +17,34 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 """In-flight calls get this long after SIGTERM; below the pod's terminationGracePeriodSeconds."""
 
 
+ACCESS_LOG_VALUES = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def access_log_enabled(value: str | None = None) -> bool:
+    """Whether uvicorn logs one line per request: ``ACCESS_LOG`` (default off).
+
+    Off by default because a line costs almost as much as the request it describes: measured on
+    the image tier, the engine's log handling took 0.35 ms of CPU per read against the API's
+    own 0.53 ms. Errors and warnings are logged either way; set ``ACCESS_LOG=1`` to debug.
+    """
+    raw = os.environ.get("ACCESS_LOG", "") if value is None else value
+    if not raw.strip():
+        return False
+    try:
+        return ACCESS_LOG_VALUES[raw.strip().lower()]
+    except KeyError:
+        raise SystemExit(f"ACCESS_LOG={raw!r}: use 1/true/yes/on or 0/false/no/off (default off)") from None
+
+
 class Server(uvicorn.Server):
     """uvicorn's server, exiting 0 once a SIGTERM or SIGINT shutdown has completed.
 
@@ -39,14 +67,26 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """INFO to stderr, except the store API client's per-request lines.
+
+    httpx2 logs every request at INFO: one line per store API call on top of uvicorn's access
+    line for the tool call itself, formatted and written on the tool call's path. Its
+    warnings and errors still show.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    configure_logging()
     config = uvicorn.Config(
         create_app(),
         host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
         port=int(os.environ.get("PORT", "8080")),
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        access_log=access_log_enabled(),
     )
     Server(config).run()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,34 @@ from .settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20
 """In-flight requests get this long after SIGTERM; below the pod's terminationGracePeriodSeconds."""
+
+
+ACCESS_LOG_VALUES = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def access_log_enabled(value: str | None = None) -> bool:
+    """Whether uvicorn logs one line per request: ``ACCESS_LOG`` (default off).
+
+    Off by default because a line costs almost as much as the request it describes: measured on
+    the image tier, the engine's log handling took 0.35 ms of CPU per read against the API's
+    own 0.53 ms. Errors and warnings are logged either way; set ``ACCESS_LOG=1`` to debug.
+    """
+    raw = os.environ.get("ACCESS_LOG", "") if value is None else value
+    if not raw.strip():
+        return False
+    try:
+        return ACCESS_LOG_VALUES[raw.strip().lower()]
+    except KeyError:
+        raise SystemExit(f"ACCESS_LOG={raw!r}: use 1/true/yes/on or 0/false/no/off (default off)") from None
 
 
 class Server(uvicorn.Server):
@@ -49,6 +78,7 @@ def main() -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        access_log=access_log_enabled(),
     )
     Server(config).run()
 

@@ -187,7 +187,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     change.delta,
                 )
         except asyncpg.CheckViolationError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, "not enough stock") from exc
+            # Names the product: a caller adjusting several at once knows which one ran short.
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"not enough stock of product {product_id} for delta {change.delta}"
+            ) from exc
         except asyncpg.NumericValueOutOfRangeError:
             raise _invalid("delta", f"the resulting quantity would exceed {INT4_MAX}", change.delta) from None
         if row is None:

@@ -1,0 +1,530 @@
+"""A bounded load generator for the store API and, optionally, the MCP server.
+
+Bounded three ways: a fixed number of requests, a fixed concurrency, and a deadline after
+which whatever is still in flight is cancelled and counted. It always stops by itself.
+
+The mix is what the stack serves: reads of one product and of a page of products, creates of
+new products, and stock adjustments on a shared set of products made before the timed run.
+Requests go round-robin over every ``--store-url`` given, so several API replicas behind one
+PostgreSQL can be driven at once. With ``--mcp-url`` the same kind of mix goes through the
+MCP server instead, with the real ``mcp`` SDK client over streamable HTTP and a bearer token,
+one session per concurrent worker.
+
+Reported: throughput, latency p50/p95/p99 (overall and per operation), errors by kind. A
+409 refusal of a stock adjustment is the API doing its job, not an error: it is counted as
+``refused`` and kept with its detail, as are the accepted deltas per product, so a caller can
+check that the final stock equals the initial stock plus the accepted deltas.
+
+Traffic goes only to loopback: any other address is refused, except one in the pod network
+(10.244.0.0/16) when ``--allow-pod-network`` is given. Host names other than ``localhost``
+are refused (what they resolve to is not checked).
+
+Examples::
+
+    venv/bin/python bench/load.py --store-url http://127.0.0.1:8000 --requests 5000 --concurrency 16
+    venv/bin/python bench/load.py --store-url http://127.0.0.1:8001 --store-url http://127.0.0.1:8002 \\
+        --mix adjust=1 --products 1 --initial-stock 50 --requests 2000 --concurrency 32
+    venv/bin/python bench/load.py --mcp-url http://127.0.0.1:8080/mcp --token-file TOKEN \\
+        --store-url http://127.0.0.1:8000 --mix get=1 --requests 500 --concurrency 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import itertools
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpcore2
+import httpx2
+
+POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
+"""The pod network a real node's CNI hands out; reachable only with ``--allow-pod-network``."""
+
+OPERATIONS = ("get", "list", "create", "adjust")
+DEFAULT_MIX = {"get": 70, "list": 10, "create": 5, "adjust": 15}
+"""Weights of the default mix: mostly reads, some writes, adjustments on shared products."""
+
+MAX_REQUESTS = 1_000_000
+MAX_CONCURRENCY = 1_000
+MAX_DEADLINE = 3_600.0
+
+
+class TargetRefusedError(ValueError):
+    """A URL outside loopback (or the pod network, when allowed)."""
+
+
+def check_target(url: str, *, allow_pod_network: bool = False) -> str:
+    """``url`` without a trailing slash if it points at loopback, else :class:`TargetRefusedError`.
+
+    Loopback is 127.0.0.0/8, ::1 and the name ``localhost``; with ``allow_pod_network`` also
+    addresses in 10.244.0.0/16. Other names are refused: their address is not under our control.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefusedError(f"{url!r}: not an http(s) URL with a host")
+    host = parts.hostname
+    if host == "localhost":
+        return url.rstrip("/")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise TargetRefusedError(
+            f"{url!r}: host {host!r} is a name; give a loopback address (127.0.0.1, ::1) "
+            "or, with --allow-pod-network, a pod IP in 10.244.0.0/16"
+        ) from None
+    if address.is_loopback:
+        return url.rstrip("/")
+    if address in POD_NETWORK:
+        if allow_pod_network:
+            return url.rstrip("/")
+        raise TargetRefusedError(
+            f"{url!r}: {address} is in the pod network; pass --allow-pod-network to load it"
+        )
+    raise TargetRefusedError(f"{url!r}: {address} is neither loopback nor in the pod network {POD_NETWORK}")
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """``get=70,list=10,...`` as weights; unknown operations and non-positive totals refused."""
+    mix: dict[str, int] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = item.partition("=")
+        if name not in OPERATIONS:
+            raise ValueError(f"--mix: unknown operation {name!r}; choose from {', '.join(OPERATIONS)}")
+        try:
+            mix[name] = int(weight)
+        except ValueError:
+            raise ValueError(f"--mix: weight of {name!r} must be an integer, got {weight!r}") from None
+        if mix[name] < 0:
+            raise ValueError(f"--mix: weight of {name!r} must be >= 0")
+    if sum(mix.values()) <= 0:
+        raise ValueError("--mix: the weights must add up to more than 0")
+    return mix
+
+
+def parse_deltas(text: str) -> tuple[int, int]:
+    """``-3..3`` as ``(-3, 3)``."""
+    low, sep, high = text.partition("..")
+    try:
+        if not sep:
+            raise ValueError
+        return int(low), int(high)
+    except ValueError:
+        raise ValueError(f"--deltas: expected LOW..HIGH (e.g. -3..3), got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """One bounded run. Defaults: 1,000 requests, 8 at a time, 60 s, :data:`DEFAULT_MIX`."""
+
+    store_urls: tuple[str, ...]
+    requests: int = 1_000
+    concurrency: int = 8
+    deadline: float = 60.0
+    """Seconds for the timed run; requests still in flight then are cancelled."""
+    mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    products: int = 20
+    """Size of the shared product set reads and adjustments pick from."""
+    initial_stock: int = 1_000
+    deltas: tuple[int, int] = (-3, 3)
+    """Adjustments pick a delta uniformly from this inclusive range, never 0. A range reaching
+    further below 0 than above drains stock, so refusals (409) are certain in a long run."""
+    request_timeout: float = 10.0
+    seed: int | None = None
+    mcp_url: str | None = None
+    mcp_token: str | None = None
+    mcp_host: str | None = None
+    """``Host`` header for the MCP server (its DNS-rebinding check), if not the URL's."""
+
+    def __post_init__(self) -> None:
+        if not self.store_urls:
+            raise ValueError("at least one store API URL is needed (--store-url)")
+        if not 1 <= self.requests <= MAX_REQUESTS:
+            raise ValueError(f"--requests must be 1..{MAX_REQUESTS}, got {self.requests}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"--concurrency must be 1..{MAX_CONCURRENCY}, got {self.concurrency}")
+        if not 0 < self.deadline <= MAX_DEADLINE:
+            raise ValueError(f"--deadline must be in (0, {MAX_DEADLINE:.0f}] seconds, got {self.deadline}")
+        if self.products < 1:
+            raise ValueError(f"--products must be >= 1, got {self.products}")
+        low, high = self.deltas
+        if low > high or low == high == 0:
+            raise ValueError(f"--deltas must be LOW..HIGH with LOW <= HIGH and not only 0, got {low}..{high}")
+        if self.mcp_url and not self.mcp_token:
+            raise ValueError("--mcp-url needs a bearer token (--token-file or MCP_TOKEN)")
+
+
+@dataclass
+class Sample:
+    operation: str
+    seconds: float
+    outcome: str
+    """``ok``, ``refused`` (409 on an adjustment) or an error kind (``http 503``, ``timeout``...)."""
+
+
+@dataclass
+class Report:
+    """What one run measured; :meth:`summary` is the JSON the command prints."""
+
+    config: LoadConfig
+    samples: list[Sample] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    generator_cpu_seconds: float = 0.0
+    """CPU time this process spent in the timed run: on a shared machine the generator competes
+    with what it measures."""
+    not_sent: int = 0
+    """Requests not started before the deadline."""
+    cancelled: int = 0
+    """Requests in flight at the deadline."""
+    products: list[int] = field(default_factory=list)
+    accepted_deltas: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    """Sum of the deltas the API accepted (2xx), per product id."""
+    refusals: list[tuple[int, int, str]] = field(default_factory=list)
+    """``(product id, status, detail)`` of every refused adjustment."""
+
+    @property
+    def errors(self) -> Counter[str]:
+        kinds = Counter(s.outcome for s in self.samples if s.outcome not in ("ok", "refused"))
+        if self.not_sent:
+            kinds["not sent (deadline)"] = self.not_sent
+        if self.cancelled:
+            kinds["cancelled (deadline)"] = self.cancelled
+        return kinds
+
+    def summary(self) -> dict[str, Any]:
+        done = [s for s in self.samples if s.outcome in ("ok", "refused")]
+        by_op: dict[str, Any] = {}
+        for op in OPERATIONS:
+            times = [s.seconds for s in done if s.operation == op]
+            if times:
+                by_op[op] = {"count": len(times), **percentiles(times)}
+        return {
+            "target": "mcp" if self.config.mcp_url else "store-api",
+            "urls": [self.config.mcp_url] if self.config.mcp_url else list(self.config.store_urls),
+            "requests": self.config.requests,
+            "concurrency": self.config.concurrency,
+            "completed": len(done),
+            "refused": sum(1 for s in done if s.outcome == "refused"),
+            "errors": dict(self.errors),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "generator_cpu_seconds": round(self.generator_cpu_seconds, 3),
+            "throughput_per_s": round(len(done) / self.wall_seconds, 1) if self.wall_seconds else 0.0,
+            "latency_ms": percentiles([s.seconds for s in done]),
+            "by_operation": by_op,
+            "loadavg": loadavg(),
+        }
+
+
+def percentiles(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds (inclusive method: exact for small samples)."""
+    if not seconds:
+        return {}
+    if len(seconds) == 1:
+        only = round(seconds[0] * 1000, 2)
+        return {"p50": only, "p95": only, "p99": only}
+    q = statistics.quantiles(seconds, n=100, method="inclusive")
+    return {"p50": round(q[49] * 1000, 2), "p95": round(q[94] * 1000, 2), "p99": round(q[98] * 1000, 2)}
+
+
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+class RefusedError(Exception):
+    """The API refused an adjustment with 409; ``detail`` is its message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class FailedError(Exception):
+    """Any other failure; ``kind`` is how the report counts it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
+"""One operation against the system: ``(operation, arguments) -> the product(s) answered``."""
+
+
+def _detail(content: bytes) -> str:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content.decode(errors="replace")
+    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
+
+
+class StoreAPI:
+    """The store API over HTTP, one connection pool per replica URL, replicas round-robin.
+
+    Sent with ``httpcore2`` (the transport under ``httpx2``) rather than ``httpx2`` itself:
+    measured against a loopback server that answers in ~30 us, a request cost 670 us of this
+    process's CPU through ``httpx2`` and 350 us through ``httpcore2``. On a shared 2-core machine
+    the generator's CPU is taken from the system it measures.
+    """
+
+    def __init__(self, urls: Sequence[str], timeout: float, concurrency: int) -> None:
+        self._pools = [
+            (
+                url,
+                httpcore2.AsyncConnectionPool(
+                    max_connections=concurrency, max_keepalive_connections=concurrency
+                ),
+            )
+            for url in urls
+        ]
+        self._next = itertools.cycle(self._pools)
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+
+    async def aclose(self) -> None:
+        for _, pool in self._pools:
+            await pool.aclose()
+
+    async def call(self, operation: str, args: dict[str, Any]) -> Any:
+        base, pool = next(self._next)
+        body: bytes | None = None
+        if operation == "get":
+            method, path = "GET", f"/products/{args['product_id']}"
+        elif operation == "list":
+            method, path = "GET", f"/products?limit={int(args['limit'])}&offset=0"
+        elif operation == "create":
+            method, path, body = "POST", "/products", json.dumps(args).encode()
+        else:
+            method, path = "POST", f"/products/{args['product_id']}/stock"
+            body = json.dumps({"delta": args["delta"]}).encode()
+        headers = [(b"Content-Type", b"application/json")] if body is not None else []
+        try:
+            response = await pool.request(
+                method, base + path, headers=headers, content=body, extensions={"timeout": self._timeouts}
+            )
+        except httpcore2.TimeoutException:
+            raise FailedError("timeout") from None
+        except httpcore2.ConnectError:
+            raise FailedError("connect") from None
+        except (httpcore2.NetworkError, httpcore2.ProtocolError) as exc:
+            raise FailedError(type(exc).__name__) from None
+        if response.status == 409 and operation == "adjust":
+            raise RefusedError(409, _detail(response.content))
+        if response.status >= 400:
+            raise FailedError(f"http {response.status}")
+        return json.loads(response.content)
+
+
+class MCPTools:
+    """The MCP server's tools through the real SDK client, one session per worker."""
+
+    TOOLS: ClassVar[dict[str, str]] = {
+        "get": "get_product",
+        "list": "list_products",
+        "create": "create_product",
+        "adjust": "adjust_stock",
+    }
+
+    def __init__(self, url: str, token: str, host: str | None, timeout: float) -> None:
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {token}"} | ({"Host": host} if host else {})
+        self._timeout = timeout
+
+    async def session(self, work: Callable[[Call], Awaitable[None]]) -> None:
+        """Open one session and run ``work`` with a call function bound to it."""
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
+        async with (
+            httpx2.AsyncClient(
+                headers=self._headers, timeout=httpx2.Timeout(self._timeout), trust_env=False
+            ) as http,
+            Client(streamable_http_client(self._url, http_client=http)) as client,
+        ):
+            await client.list_tools()  # the handshake is not part of any timed call
+
+            async def call(operation: str, args: dict[str, Any]) -> Any:
+                try:
+                    result = await client.call_tool(self.TOOLS[operation], args)
+                except httpx2.TimeoutException:
+                    raise FailedError("timeout") from None
+                except httpx2.HTTPError as exc:
+                    raise FailedError(type(exc).__name__) from None
+                text = " ".join(getattr(c, "text", "") for c in result.content)
+                if result.is_error:
+                    if operation == "adjust" and "409" in text:
+                        raise RefusedError(409, text)
+                    raise FailedError("tool error")
+                return result.structured_content
+
+            await work(call)
+
+
+def _arguments(
+    operation: str, rng: random.Random, products: Sequence[int], deltas: tuple[int, int]
+) -> dict[str, Any]:
+    if operation == "get":
+        return {"product_id": rng.choice(products)}
+    if operation == "list":
+        return {"limit": 10}
+    if operation == "create":
+        sku = f"load-{uuid.uuid4().hex[:16]}"
+        return {"sku": sku, "name": "Load test product", "price_cents": rng.randint(1, 10_000), "quantity": 5}
+    delta = rng.choice([d for d in range(deltas[0], deltas[1] + 1) if d != 0])
+    return {"product_id": rng.choice(products), "delta": delta}
+
+
+async def create_products(api: StoreAPI, count: int, stock: int) -> list[int]:
+    """The shared product set, made before the timed run (through the store API)."""
+    ids: list[int] = []
+    run_id = uuid.uuid4().hex[:8]
+    for i in range(count):
+        body = {"sku": f"shared-{run_id}-{i}", "name": f"Shared {i}", "price_cents": 100, "quantity": stock}
+        product = await api.call("create", body)
+        ids.append(int(product["id"]))
+    return ids
+
+
+async def run_load(config: LoadConfig) -> Report:
+    """Set up the shared products, then send ``config.requests`` requests; never past the deadline."""
+    report = Report(config)
+    rng = random.Random(config.seed)
+    api = StoreAPI(config.store_urls, config.request_timeout, config.concurrency)
+    try:
+        report.products = await create_products(api, config.products, config.initial_stock)
+        ops = [op for op in OPERATIONS if config.mix.get(op)]
+        weights = [config.mix[op] for op in ops]
+        plan = rng.choices(ops, weights=weights, k=config.requests)
+        queue = iter(plan)
+
+        async def one(call: Call, operation: str) -> None:
+            args = _arguments(operation, rng, report.products, config.deltas)
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                await call(operation, args)
+                if operation == "adjust":
+                    report.accepted_deltas[args["product_id"]] += args["delta"]
+            except RefusedError as exc:
+                outcome = "refused"
+                report.refusals.append((args["product_id"], exc.status, exc.detail))
+            except FailedError as exc:
+                outcome = exc.kind
+            except asyncio.CancelledError:
+                report.cancelled += 1  # in flight at the deadline
+                raise
+            report.samples.append(Sample(operation, time.perf_counter() - started, outcome))
+
+        async def worker(call: Call) -> None:
+            for operation in queue:  # shared iterator: each request is taken exactly once
+                await one(call, operation)
+
+        async def guarded(session: Awaitable[None]) -> None:
+            # A session that cannot open (or breaks) is an error of the report, not a crash.
+            try:
+                await session
+            except (OSError, httpx2.HTTPError, FailedError) as exc:
+                report.samples.append(Sample("session", 0.0, f"mcp session: {type(exc).__name__}"))
+
+        mcp = (
+            MCPTools(config.mcp_url, config.mcp_token or "", config.mcp_host, config.request_timeout)
+            if config.mcp_url
+            else None
+        )
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            async with asyncio.timeout(config.deadline), asyncio.TaskGroup() as group:
+                for _ in range(config.concurrency):
+                    if mcp is not None:
+                        group.create_task(guarded(mcp.session(worker)))
+                    else:
+                        group.create_task(worker(api.call))
+        except TimeoutError:
+            pass  # the deadline: what was cancelled or never sent is counted
+        report.wall_seconds = time.perf_counter() - started
+        report.generator_cpu_seconds = time.process_time() - cpu_started
+        report.not_sent = sum(1 for _ in queue)
+    finally:
+        await api.aclose()
+    return report
+
+
+async def stock_of(store_url: str, product_ids: Sequence[int], timeout: float = 10.0) -> dict[int, int]:
+    """Current quantity of each product, read back from the store API."""
+    async with httpx2.AsyncClient(base_url=store_url, timeout=timeout, trust_env=False) as client:
+        stock: dict[int, int] = {}
+        for pid in product_ids:
+            response = await client.get(f"/products/{pid}")
+            response.raise_for_status()
+            stock[pid] = int(response.json()["quantity"])
+        return stock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Bounded load on the store API (and optionally the MCP server); JSON report on stdout."
+    )
+    parser.add_argument("--store-url", action="append", required=True, help="store API base URL (repeatable)")
+    parser.add_argument("--mcp-url", help="MCP endpoint (…/mcp): send the mix as tool calls instead")
+    parser.add_argument("--token-file", help="file with the MCP bearer token (else $MCP_TOKEN)")
+    parser.add_argument("--mcp-host", help="Host header for the MCP server, if not the URL's")
+    parser.add_argument("--requests", type=int, default=1_000, help="requests to send (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument("--deadline", type=float, default=60.0, help="seconds for the run (default 60)")
+    parser.add_argument("--mix", default="", help="weights, e.g. get=70,list=10,create=5,adjust=15 (default)")
+    parser.add_argument("--products", type=int, default=20, help="shared products (default 20)")
+    parser.add_argument("--initial-stock", type=int, default=1_000, help="their stock (default 1000)")
+    parser.add_argument(
+        "--deltas", default="-3..3", help="adjustment range LOW..HIGH, 0 skipped (default -3..3)"
+    )
+    parser.add_argument("--seed", type=int, help="seed of the mix and the arguments")
+    parser.add_argument("--allow-pod-network", action="store_true", help="accept pod IPs in 10.244.0.0/16")
+    args = parser.parse_args(argv)
+    try:
+        urls = tuple(check_target(u, allow_pod_network=args.allow_pod_network) for u in args.store_url)
+        allow = args.allow_pod_network
+        mcp_url = check_target(args.mcp_url, allow_pod_network=allow) if args.mcp_url else None
+        token = None
+        if mcp_url:
+            token = (
+                Path(args.token_file).read_text().strip() if args.token_file else os.environ.get("MCP_TOKEN")
+            )
+        config = LoadConfig(
+            store_urls=urls,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            deadline=args.deadline,
+            mix=parse_mix(args.mix) if args.mix else dict(DEFAULT_MIX),
+            products=args.products,
+            initial_stock=args.initial_stock,
+            deltas=parse_deltas(args.deltas),
+            seed=args.seed,
+            mcp_url=mcp_url,
+            mcp_token=token,
+            mcp_host=args.mcp_host,
+        )
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    report = asyncio.run(run_load(config))
+    print(json.dumps(report.summary(), indent=2))
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
