@@ -223,7 +223,7 @@ def storage_objects(directory: Path, nodes: list[str]) -> list[dict[str, Any]]:
                     "kind": "PersistentVolume",
                     "metadata": {"name": f"{node_name}-pv-{i}"},
                     "spec": {
-                        "capacity": {"storage": "10Gi"},
+                        "capacity": {"storage": "100Gi"},
                         "accessModes": ["ReadWriteOnce"],
                         "persistentVolumeReclaimPolicy": "Retain",
                         "storageClassName": STORAGE_CLASS,

@@ -607,10 +607,6 @@ def test_database_pod_recreated_on_its_claim_and_readiness_follows(deployed: Dep
     deployed.kube.cluster.api(
         "DELETE", f"/api/v1/namespaces/{deployed.namespace}/pods/{old['metadata']['name']}"
     )
-    # The API's readiness needs the database: kubelet takes it out of its Service's endpoints.
-    _wait(
-        "the API out of its endpoints while the database is gone", lambda: not _endpoints(deployed, api), 90
-    )
     new = _wait(
         "the StatefulSet's new database pod Ready",
         lambda: [
@@ -621,7 +617,24 @@ def test_database_pod_recreated_on_its_claim_and_readiness_follows(deployed: Dep
         180,
     )[0]
     assert new["spec"]["volumes"] == claim, "the new pod mounts another claim"
-    _wait("the API back in its endpoints", lambda: _endpoints(deployed, api), 90)
+    assert _psql(deployed, f"SELECT quantity FROM products WHERE sku = '{sku}'") == "7"
+    _wait("the API ready again", lambda: _endpoints(deployed, api), 90)
+    # A database gone for longer than the API's readiness threshold (the recreation above can be
+    # quicker): kubelet takes the API out of its Service's endpoints, and puts it back.
+    scale = f"/apis/apps/v1/namespaces/{deployed.namespace}/statefulsets/{database}/scale"
+    patch = "application/merge-patch+json"
+    deployed.kube.cluster.api("PATCH", scale, {"spec": {"replicas": 0}}, content_type=patch)
+    try:
+        _wait("the database pod gone", lambda: not _pods(deployed, database), 120)
+        _wait("the API out of its endpoints", lambda: not _endpoints(deployed, api), 120)
+        api_pods = _pods(deployed, api)
+        assert api_pods and all(p["status"]["phase"] == "Running" for p in api_pods), (
+            "liveness killed the API"
+        )
+    finally:
+        deployed.kube.cluster.api("PATCH", scale, {"spec": {"replicas": 1}}, content_type=patch)
+    _wait("the database Ready on its claim", lambda: [p for p in _pods(deployed, database) if _ready(p)], 180)
+    _wait("the API back in its endpoints", lambda: _endpoints(deployed, api), 120)
     assert _psql(deployed, f"SELECT quantity FROM products WHERE sku = '{sku}'") == "7"
 
 
