@@ -64,6 +64,17 @@ if [ ! -r "$POSTGRES_PASSWORD_FILE" ] || [ ! -s "$POSTGRES_PASSWORD_FILE" ]; the
     exit 66
 fi
 
+# The port comes from PGPORT (default 5432), which the server and this script's own psql and
+# pg_isready all read; a port given only to the server would leave step 3 waiting forever.
+for arg in "$@"; do
+    case "$arg" in
+        -p | -p[0-9]* | port=* | --port=*)
+            echo "the port is set with PGPORT, not the server argument $arg" >&2
+            exit 64
+            ;;
+    esac
+done
+
 umask 077
 
 # 1. initdb, atomically.

@@ -129,8 +129,10 @@ def run_stack(
         try:
             stack.containers["db"] = harness.run(
                 images[DATABASE],
-                ["-p", str(stack.db_port), "-c", "listen_addresses=127.0.0.1"],
+                ["-c", "listen_addresses=127.0.0.1"],
                 environment={
+                    # PGPORT, not -p: the entrypoint's own psql reaches the server by it.
+                    "PGPORT": str(stack.db_port),
                     "POSTGRES_USER": DB_USER,
                     "POSTGRES_DB": DB_NAME,
                     "POSTGRES_PASSWORD_FILE": "/run/secrets/db/password",

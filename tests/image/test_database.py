@@ -97,7 +97,7 @@ class Database:
         staged.chmod(0o444)
         staged.replace(self.secrets / "password")
 
-    def start(self, **env: str) -> Any:
+    def start(self, *args: str, **env: str) -> Any:
         volumes = {
             self.volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
             str(self.secrets): {"bind": SECRETS, "mode": "ro"},
@@ -107,6 +107,7 @@ class Database:
             env = {"POSTGRES_TLS_DIR": "/etc/secrets/tls", **env}
         self.container = self.harness.run(
             self.image,
+            list(args) or None,
             environment={
                 "PGPORT": str(self.port),
                 "POSTGRES_USER": USER,
@@ -276,6 +277,14 @@ def test_a_left_over_data_directory_without_pg_version_fails_loudly(database: Da
     assert container.wait(timeout=60)["StatusCode"] == 65
     assert "holds files but no PG_VERSION" in database.logs()
     assert "empty the volume" in database.logs()
+
+
+def test_a_port_given_to_the_server_alone_is_refused(database: Database) -> None:
+    # The entrypoint's own sessions find the server by PGPORT; "-p" alone would leave them
+    # waiting for a socket that never appears while clients see no database.
+    container = database.start("-p", str(database.port))
+    assert container.wait(timeout=60)["StatusCode"] == 64
+    assert "PGPORT" in database.logs()
 
 
 def test_a_volume_of_another_user_fails_loudly(database: Database) -> None:
