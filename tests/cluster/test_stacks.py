@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from hardened_k8s.mock_engine import run_program, stack_names
@@ -655,6 +656,77 @@ def test_second_preview_on_live_state_changes_nothing(deployed: Deployed) -> Non
     changed = {k: op for k, op in _planned(events).items() if op != "same"}
     assert not changed, f"{deployed.project.name}: perpetual diff on {changed}"
     assert set(result.change_summary) <= {auto.OpType.SAME}, result.change_summary
+
+
+PREVIEW_RBAC = ROOT / "deploy" / "rbac" / "preview-reader.yaml"
+
+
+def _status_as(cluster: LocalCluster, token: str, method: str, path: str, body: Any = None) -> int:
+    try:
+        cluster.api(method, path, body, token=token)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200
+
+
+@real_node
+def test_preview_identity_previews_dev_and_can_write_and_read_no_secret(
+    deployed: Deployed, cluster: LocalCluster
+) -> None:
+    # The pull-request preview identity of deploy/rbac, applied as the docs say, judged by the
+    # API server's own RBAC authorizer: the dev stack previews with it (no changes on live
+    # state), and it can neither read a Secret, nor write, nor see another namespace.
+    for obj in yaml.safe_load_all(PREVIEW_RBAC.read_text()):
+        if obj:
+            cluster.apply(obj)
+    account = next(
+        o for o in yaml.safe_load_all(PREVIEW_RBAC.read_text()) if o and o["kind"] == "ServiceAccount"
+    )
+    name, home = account["metadata"]["name"], account["metadata"]["namespace"]
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600},
+    }
+    token = cluster.api("POST", f"/api/v1/namespaces/{home}/serviceaccounts/{name}/token", request)["status"][
+        "token"
+    ]
+    kubeconfig = cluster.write_kubeconfig("preview", token=token)
+
+    started = time.monotonic()
+    events: list[auto.EngineEvent] = []
+    result = deployed.project.with_kubeconfig(kubeconfig).preview(
+        policy_packs=[str(POLICY_PACK)],
+        policy_pack_configs=[str(deployed.project.policy_config())],
+        on_event=events.append,
+    )
+    deployed.timed("preview as the preview identity", started)
+    changed = {k: op for k, op in _planned(events).items() if op != "same"}
+    assert not changed, f"the preview identity plans changes on live state: {changed}"
+    assert set(result.change_summary) <= {auto.OpType.SAME}, result.change_summary
+
+    ns = deployed.namespace
+    service = next(iter(deployed.project.config("services")))
+    secret = f"{deployed.project.config('database')['name']}-credentials"
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-a-pull-request"}}
+    pod = _pods(deployed, service)[0]["metadata"]["name"]
+    refused = {
+        "read a Secret": ("GET", f"/api/v1/namespaces/{ns}/secrets/{secret}", None),
+        "list Secrets": ("GET", f"/api/v1/namespaces/{ns}/secrets", None),
+        "create a ConfigMap": ("POST", f"/api/v1/namespaces/{ns}/configmaps", config_map),
+        "delete a Deployment": ("DELETE", f"/apis/apps/v1/namespaces/{ns}/deployments/{service}", None),
+        "exec into a pod": (
+            "POST",
+            f"/api/v1/namespaces/{ns}/pods/{pod}/exec?command=true&stdout=true",
+            None,
+        ),
+        "list pods elsewhere": ("GET", "/api/v1/namespaces/kube-system/pods", None),
+        "list namespaces": ("GET", "/api/v1/namespaces", None),
+    }
+    statuses = {what: _status_as(cluster, token, *call) for what, call in refused.items()}
+    assert statuses == dict.fromkeys(refused, 403), statuses
+    readable = _status_as(cluster, token, "GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{service}")
+    assert readable == 200
 
 
 def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:
