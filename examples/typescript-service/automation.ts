@@ -8,7 +8,7 @@
 // PULUMI_HOME, PULUMI_CONFIG_PASSPHRASE), the Kubernetes provider its cluster from KUBECONFIG,
 // and the engine finds `pulumi-resource-hardened-k8s` (installed with the library) on PATH.
 // The engine's output goes to stderr; stdout gets one JSON document with the result.
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { EngineEvent, LocalWorkspace } from "@pulumi/pulumi/automation";
 import { program } from "./index";
 
 export const PROJECT = "typescript-service";
@@ -50,8 +50,16 @@ async function main(): Promise<void> {
     const onOutput = (out: string) => process.stderr.write(out);
     let result: unknown;
     if (options.command === "preview") {
-        const preview = await stack.preview({ onOutput });
-        result = { changeSummary: preview.changeSummary };
+        // Each planned step with the inputs the engine would send the resource's provider.
+        const steps: object[] = [];
+        const onEvent = (event: EngineEvent) => {
+            const step = event.resourcePreEvent?.metadata;
+            if (step) {
+                steps.push({ op: step.op, urn: step.urn, type: step.type, inputs: step.new?.inputs ?? {} });
+            }
+        };
+        const preview = await stack.preview({ onOutput, onEvent });
+        result = { changeSummary: preview.changeSummary, steps };
     } else if (options.command === "up") {
         const up = await stack.up({ onOutput });
         const outputs = Object.fromEntries(Object.entries(up.outputs).map(([k, v]) => [k, v.value]));
