@@ -219,10 +219,11 @@ def deployment(node_program: NodeProgram, cluster: LocalCluster, pulumi: PulumiE
     """The tier's Pulumi home, file backend and kubeconfig for the Node.js process; the
     workloads go to the KWOK nodes. Destroyed at the end if a test has not done it."""
     cluster.place(real=False)
-    env = {**pulumi.env, "PATH": node_program.env["PATH"] + os.pathsep + pulumi.env["PATH"]}
+    # The toolchain's CLI first on PATH, then the policy pack's and the virtualenv's plugins.
+    env = {**os.environ, **pulumi.env}
     # The Node.js Automation API checks the CLI's version against its own minimum.
     env.pop("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", None)
-    node_program.env = {**os.environ, **env}
+    node_program.env = env
     state = Deployment(node_program, Kube(cluster))
     yield state
     if not state.destroyed:
