@@ -217,7 +217,8 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(node_program: NodeProgram, cluster: LocalCluster, pulumi: PulumiEnv) -> Iterator[Deployment]:
     """The tier's Pulumi home, file backend and kubeconfig for the Node.js process; the
-    workloads go to the KWOK nodes. Destroyed at the end if a test has not done it."""
+    workloads go to the KWOK nodes. Destroyed at the end if a test has not done it, and the
+    real node schedulable again, as the cluster started."""
     cluster.place(real=False)
     # The toolchain's CLI first on PATH, then the policy pack's and the virtualenv's plugins.
     env = {**os.environ, **pulumi.env}
@@ -225,9 +226,12 @@ def deployment(node_program: NodeProgram, cluster: LocalCluster, pulumi: PulumiE
     env.pop("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", None)
     node_program.env = env
     state = Deployment(node_program, Kube(cluster))
-    yield state
-    if not state.destroyed:
-        node_program.automation("destroy")
+    try:
+        yield state
+        if not state.destroyed:
+            node_program.automation("destroy")
+    finally:
+        cluster.place(real=True)
 
 
 def test_preview_plans_the_objects_of_the_python_program(
