@@ -209,6 +209,8 @@ def python_objects() -> dict[ObjectKey, dict[str, Any]]:
 
 @dataclass
 class Deployment:
+    """The example's stack on the local cluster, and the client that reads its objects back."""
+
     program: NodeProgram
     kube: Kube
     destroyed: bool = False
