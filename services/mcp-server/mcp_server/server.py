@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -46,6 +47,10 @@ LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 
 READY_TIMEOUT = 1.5
 """Seconds ``/ready`` waits for the store API, below the readiness probe's timeoutSeconds (2)."""
+
+TOKEN_RECHECK_SECONDS = 1.0
+"""Most seconds a matching token is accepted without reading the token file again: how long
+the old token outlives the kubelet's update of the file (a read costs microseconds)."""
 
 KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle pooled connection is kept: below uvicorn's keep-alive timeout (5 s) on the
@@ -252,30 +257,47 @@ def transport_security() -> TransportSecuritySettings:
 class BearerAuth:
     """401 unless the request carries ``Authorization: Bearer <token>`` (probes excepted).
 
-    A token that does not match makes the middleware read ``reload()`` (the mounted Secret
-    file) again before refusing: a rotated ``authToken`` is accepted as soon as the kubelet
-    has updated the file, without a restart, and the old one is refused from then on.
+    The token is read again with ``reload()`` (the mounted Secret file) before refusing one
+    that does not match, and at most ``recheck_seconds`` after the last read otherwise: a
+    rotated ``authToken`` is accepted as soon as the kubelet has updated the file, without a
+    restart, and the old one is refused within ``recheck_seconds`` of that, even by a server
+    that no client has yet shown the new token.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs every request through a
     task group and memory streams, a cost paid by each tool call for one header comparison.
     """
 
-    def __init__(self, app: ASGIApp, token: str, reload: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        reload: Callable[[], str] | None = None,
+        recheck_seconds: float = TOKEN_RECHECK_SECONDS,
+    ) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
         self._reload = reload
+        self._recheck_seconds = recheck_seconds
+        self._read_at = time.monotonic()
+
+    def _read(self) -> None:
+        assert self._reload is not None
+        try:
+            token = self._reload()
+        except OSError:
+            return  # an unreadable file keeps the last token
+        self._read_at = time.monotonic()
+        if token:
+            self._expected = f"Bearer {token}".encode()
 
     def _matches(self, given: bytes) -> bool:
+        if self._reload is not None and time.monotonic() - self._read_at >= self._recheck_seconds:
+            self._read()
         if hmac.compare_digest(given, self._expected):
             return True
         if self._reload is None:
             return False
-        try:
-            token = self._reload()
-        except OSError:
-            return False
-        if token:
-            self._expected = f"Bearer {token}".encode()
+        self._read()
         return hmac.compare_digest(given, self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
