@@ -784,11 +784,15 @@ def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: E
         token_refused = time.monotonic() - applied
         assert not _token_refused_by(deployed, new_token), "a pod refuses the new token"
         # Every store API replica connects anew with the new password (its URL file updated).
-        _wait(
-            "every store API replica's new connections accepted",
-            lambda: set(_api_database_states(deployed, client_net, api)) == {"ok"},
-            180,
-        )
+        seen: set[str] = set()
+
+        def api_switched_over() -> bool:
+            states = _api_database_states(deployed, client_net, api)
+            seen.update(states)
+            return set(states) == {"ok"}
+
+        _wait("every store API replica's new connections accepted", api_switched_over, 180)
+        print(f"the store API's /ready during the rotation: {sorted(seen)}")
         api_switched = time.monotonic() - applied
         time.sleep(5)
     finally:
