@@ -251,9 +251,14 @@ def test_upgrade_from_the_previous_commit_replaces_nothing_that_holds_data(
     for (kind, name), op in planned.items():
         if kind in KEPT:
             assert op in ("same", "update"), f"{kind}/{name}: {op}"
+    print(f"the upgrade's plan: {sorted(f'{op} {kind}/{name}' for (kind, name), op in changed.items())}")
     ops = {str(getattr(op, "value", op)) for op in preview.change_summary}
     assert ops <= {"same", "update", "create"}, preview.change_summary
+    started = time.monotonic()
     up = current.stack.up(policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(current.policy_config())])
+    print(
+        f"up with this checkout: {time.monotonic() - started:.0f}s {dict(up.summary.resource_changes or {})}"
+    )
     done = {str(getattr(op, "value", op)) for op in (up.summary.resource_changes or {})}
     assert done <= {"same", "update", "create"}, up.summary.resource_changes
     assert _uids(kube, kept) == before, "an object that holds data was replaced"
@@ -261,6 +266,7 @@ def test_upgrade_from_the_previous_commit_replaces_nothing_that_holds_data(
     assert statefulset is not None
     [container] = statefulset["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["exec"]["command"] == ["postgres-ready"], "not the current library's"
+    started = time.monotonic()
     _wait(
         "the rows written before the upgrade, read back",
         lambda: (
@@ -275,3 +281,4 @@ def test_upgrade_from_the_previous_commit_replaces_nothing_that_holds_data(
         ),
         240,
     )
+    print(f"rows read back {time.monotonic() - started:.0f}s after up")
