@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ class Endpoint:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.https_port}/mcp"
 
-    def client(self, token: str | None) -> httpx2.AsyncClient:
+    def client(
+        self, token: str | None, on_response: Callable[[httpx2.Response], Awaitable[None]] | None = None
+    ) -> httpx2.AsyncClient:
         async def sni(request: httpx2.Request) -> None:
             request.extensions["sni_hostname"] = self.host
 
@@ -42,7 +45,7 @@ class Endpoint:
             headers=headers,
             verify=ssl.create_default_context(cafile=str(self.ca)),
             timeout=httpx2.Timeout(30, read=120),
-            event_hooks={"request": [sni]},
+            event_hooks={"request": [sni], "response": [on_response] if on_response else []},
         )
 
 
@@ -89,3 +92,82 @@ def call_tools(
 ) -> tuple[list[Any], list[float]]:
     """Run ``calls`` in one client session; their values and the seconds each took."""
     return asyncio.run(_session(endpoint, token, calls))
+
+
+class UnauthorizedError(Exception):
+    """The MCP server answered 401 to the token."""
+
+
+async def _call_once(endpoint: Endpoint, token: str, tool: str, args: dict[str, Any]) -> Any:
+    """One tool call in a session of its own; :class:`UnauthorizedError` on a 401."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    statuses: list[int] = []
+
+    async def record(response: httpx2.Response) -> None:
+        statuses.append(response.status_code)
+
+    try:
+        async with (
+            endpoint.client(token, on_response=record) as http,
+            Client(streamable_http_client(endpoint.url, http_client=http)) as client,
+        ):
+            result = await client.call_tool(tool, args)
+    except Exception as exc:
+        if 401 in statuses:
+            raise UnauthorizedError(statuses) from exc
+        raise
+    if result.is_error:
+        raise AssertionError(" ".join(getattr(c, "text", "") for c in result.content))
+    return tool_value(result)
+
+
+class RotatingTokenClient:
+    """An MCP client during a token rotation, as docs/rotating-secrets.md prescribes.
+
+    It holds two tokens, the one it uses first and the other (the old or the new): the MCP
+    server has no grace period, and while the kubelet updates each replica's token file at its
+    own time, one replica accepts only the old token and another only the new. On a 401 the
+    client retries once with the other token and keeps using the one that worked.
+    """
+
+    def __init__(self, endpoint: Endpoint, token: str) -> None:
+        self.endpoint = endpoint
+        self.tokens = [token]
+        self.retried = 0
+
+    def rotate(self, new: str) -> None:
+        """Use ``new`` from now on, keeping the old token for a 401."""
+        self.tokens = [new, self.tokens[0]]
+
+    async def call(self, tool: str, args: dict[str, Any]) -> Any:
+        try:
+            return await _call_once(self.endpoint, self.tokens[0], tool, args)
+        except UnauthorizedError:
+            if len(self.tokens) < 2:
+                raise
+        self.tokens.reverse()
+        self.retried += 1
+        return await _call_once(self.endpoint, self.tokens[0], tool, args)
+
+    def stream(
+        self, tool: str, args: dict[str, Any], stop: threading.Event, seconds: float
+    ) -> dict[str, int]:
+        """Call ``tool`` one call after another until ``stop`` is set or ``seconds`` pass;
+        counts each outcome (``ok`` or the error)."""
+
+        async def run() -> dict[str, int]:
+            outcomes: dict[str, int] = {}
+            deadline = time.monotonic() + seconds
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    await self.call(tool, args)
+                    key = "ok"
+                except Exception as exc:
+                    key = f"{type(exc).__name__}: {exc}"[:300]
+                outcomes[key] = outcomes.get(key, 0) + 1
+                await asyncio.sleep(0.02)
+            return outcomes
+
+        return asyncio.run(run())

@@ -77,20 +77,38 @@ def _program(workdir: Path) -> auto.PulumiFn:
 
 
 class ProjectStack:
-    """A copy of the project with one stack created from its committed stack file."""
+    """A copy of the project with one stack created from its committed stack file.
 
-    def __init__(self, pulumi: PulumiEnv, stack: str, workdir: Path) -> None:
+    ``source`` is the tree the project is copied from (default: this checkout; the upgrade test
+    passes an earlier commit's). With ``existing`` the stack is already in the backend (and
+    ``workdir`` holds its stack file): the program and the committed stack file are copied
+    over, keeping the stack's secrets salt, and the stack is selected instead of created; its
+    config set before is dropped, so set it again (:meth:`use_local_cluster`).
+    """
+
+    def __init__(
+        self, pulumi: PulumiEnv, stack: str, workdir: Path, *, source: Path = ROOT, existing: bool = False
+    ) -> None:
         self.name = stack
         self.workdir = workdir
         self.env = pulumi.env
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        workdir.mkdir(parents=True)
-        for item in ("Pulumi.yaml", f"Pulumi.{stack}.yaml", "__main__.py"):
-            shutil.copy2(ROOT / item, workdir / item)
-        shutil.copytree(ROOT / "services", workdir / "services")
-        self.committed: dict[str, Any] = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-        self.stack = auto.Stack.create(stack, self._workspace(self.env))
+        stack_file = f"Pulumi.{stack}.yaml"
+        salt = None
+        if existing:
+            salt = yaml.safe_load((workdir / stack_file).read_text()).get("encryptionsalt")
+            shutil.rmtree(workdir / "services", ignore_errors=True)
+        else:
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            workdir.mkdir(parents=True)
+        for item in ("Pulumi.yaml", stack_file, "__main__.py"):
+            shutil.copy2(source / item, workdir / item)
+        shutil.copytree(source / "services", workdir / "services")
+        self.committed: dict[str, Any] = yaml.safe_load((source / stack_file).read_text())["config"]
+        if salt is not None:
+            with (workdir / stack_file).open("a") as f:
+                f.write(f"encryptionsalt: {salt}\n")
+        self.stack = (auto.Stack.select if existing else auto.Stack.create)(stack, self._workspace(self.env))
 
     def _workspace(self, env: dict[str, str]) -> auto.LocalWorkspace:
         return auto.LocalWorkspace(

@@ -14,6 +14,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,7 @@ from . import matrix, node, variants
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
 from .local import LocalCluster
-from .mcp_client import Endpoint, call_tools
+from .mcp_client import Endpoint, RotatingTokenClient, call_tools
 from .podnet import PodNet, RequestStream, pod_net
 from .pulumi_cli import POLICY_PACK, ROOT, ProjectStack, PulumiEnv
 
@@ -496,20 +497,35 @@ def mcp(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Endpoin
     return Endpoint(cluster.ingress.https_port, expose["host"], ca)
 
 
-def _psql(deployed: Deployed, sql: str) -> str:
-    """A query from the node to the database pod (node traffic, as kubelet's probes are)."""
+def _psql_run(deployed: Deployed, sql: str, password: str) -> subprocess.CompletedProcess[str]:
     database = deployed.project.config("database")
     [pod] = _pods(deployed, database["name"])
-    result = subprocess.run(
+    return subprocess.run(
         [
             "psql", "--no-psqlrc", "--tuples-only", "--no-align", "--set", "ON_ERROR_STOP=1",
             "--host", pod["status"]["podIP"], "--port", "5432",
             "--username", database["user"], "--dbname", database["database"], "--command", sql,
         ],
-        env={**os.environ, "PGPASSWORD": deployed.password, "PGCONNECT_TIMEOUT": "5"},
-        capture_output=True, text=True, check=True, timeout=30,
+        env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"},
+        capture_output=True, text=True, check=False, timeout=30,
     )  # fmt: skip
+
+
+def _psql(deployed: Deployed, sql: str) -> str:
+    """A query from the node to the database pod (node traffic, as kubelet's probes are)."""
+    result = _psql_run(deployed, sql, deployed.password)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def _password_accepted(deployed: Deployed, password: str) -> bool:
+    """Whether PostgreSQL accepts ``password`` for the owner role now; any other failure than a
+    refused password is an error of the test."""
+    result = _psql_run(deployed, "SELECT 1", password)
+    if result.returncode == 0:
+        return True
+    assert "password authentication failed" in result.stderr, result.stderr
+    return False
 
 
 def _wait_ingress_serves(mcp: Endpoint, token: str) -> None:
@@ -620,6 +636,197 @@ def test_database_pod_recreated_on_its_claim_with_its_data(deployed: Deployed) -
     assert new["spec"]["volumes"] == claim, "the new pod mounts another claim"
     assert _psql(deployed, f"SELECT quantity FROM products WHERE sku = '{sku}'") == "7"
     _wait("the API ready again", lambda: _endpoints(deployed, api), 90)
+
+
+def _pod_lives(deployed: Deployed) -> dict[str, tuple[str, str, int]]:
+    """Every pod of the stack by uid: its workload, its name and how often its containers
+    restarted."""
+    return {
+        p["metadata"]["uid"]: (
+            p["metadata"]["labels"].get("app.kubernetes.io/name", ""),
+            p["metadata"]["name"],
+            sum(c.get("restartCount", 0) for c in p["status"].get("containerStatuses", [])),
+        )
+        for p in deployed.kube.list("v1", "Pod", deployed.namespace)
+        if not p["metadata"].get("deletionTimestamp")
+    }
+
+
+def _token_refused_by(deployed: Deployed, token: str) -> list[str]:
+    """The MCP server's pods (reached directly from the node) that answer 401 to ``token``."""
+    [(name, service)] = [(n, s) for n, s in deployed.project.config("services").items() if "expose" in s]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    refused = []
+    for pod in _pods(deployed, name):
+        request = urllib.request.Request(
+            f"http://{pod['status']['podIP']}:{service['port']}/mcp",
+            data=body,
+            headers={
+                "Host": service["expose"]["host"],
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+            },
+            method="POST",
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                refused.append(pod["metadata"]["name"])
+    return refused
+
+
+_READY = r"""
+import json, sys, urllib.request, urllib.error
+states = {}
+for url in sys.argv[1:]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            states[url] = json.load(r).get("database")
+    except urllib.error.HTTPError as exc:
+        states[url] = "HTTP %d" % exc.code
+    except OSError as exc:
+        states[url] = type(exc).__name__
+print(json.dumps(states))
+"""
+
+
+def _api_database_states(deployed: Deployed, client: PodNet, api: str) -> list[str]:
+    """What each store API pod's ``/ready`` says of the database, asked from ``client``'s
+    network namespace (a peer the API's NetworkPolicy admits): ``ok`` once a new connection
+    with the password of its URL file is accepted."""
+    port = deployed.project.config("services")[api]["port"]
+    urls = [f"http://{p['status']['podIP']}:{port}/ready" for p in _pods(deployed, api)]
+    states: dict[str, str] = json.loads(client.run(_READY, *urls))
+    return list(states.values())
+
+
+def _templates(deployed: Deployed) -> dict[str, str]:
+    """Each workload's live pod template: it changes on a rollout, not on scaling."""
+    templates = {}
+    for workload in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet"):
+        live = deployed.live(workload)
+        assert live is not None
+        templates[workload["metadata"]["name"]] = json.dumps(live["spec"]["template"], sort_keys=True)
+    return templates
+
+
+@real_node
+def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: Endpoint) -> None:
+    """``pulumi config set --secret`` of both secrets and ``pulumi up`` while requests flow: the
+    Secrets change in place, no pod restarts, no request fails, and PostgreSQL refuses the old
+    password and the MCP server the old token once the kubelet has updated the files."""
+    services = deployed.project.config("services")
+    [mcp_name] = [n for n, s in services.items() if "expose" in s]
+    [api] = services[mcp_name]["egressTo"]
+    old_password, old_token = deployed.password, deployed.secrets["authToken"]
+    new_password, new_token = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    _wait_ingress_serves(mcp, old_token)
+    assert _password_accepted(deployed, old_password), "the deployed password does not work"
+    secret_uids = {
+        s["metadata"]["name"]: s["metadata"]["uid"]
+        for s in deployed.kube.list("v1", "Secret", deployed.namespace)
+    }
+    templates = _templates(deployed)
+    pods_before = _pod_lives(deployed)
+    replicas_before = {n: len(_pods(deployed, n)) for n in templates}
+    client_net = pod_net(_pods(deployed, mcp_name)[0])
+
+    # Requests to the store API through its Service from the MCP server's pod, and MCP tool
+    # calls through the Ingress (each through the API to PostgreSQL) by a client that holds
+    # both tokens, as docs/rotating-secrets.md prescribes.
+    address = deployed.kube.get("v1", "Service", api, deployed.namespace)["spec"]["clusterIP"]  # type: ignore[index]
+    stream = RequestStream(
+        client_net,
+        f"http://{address}:{services[api]['port']}/products?limit=1",
+        seconds=600,
+        stop_file=str(deployed.project.workdir / "rotation-stream.stop"),
+    )
+    client = RotatingTokenClient(mcp, old_token)
+    stop = threading.Event()
+    mcp_outcomes: dict[str, int] = {}
+    mcp_thread = threading.Thread(
+        target=lambda: mcp_outcomes.update(client.stream("list_products", {"limit": 1}, stop, 600)),
+        daemon=True,
+    )
+    mcp_thread.start()
+    time.sleep(3)
+    try:
+        deployed.project.set("databasePassword", new_password, secret=True)
+        deployed.project.set("authToken", new_token, secret=True)
+        client.rotate(new_token)
+        result, events = deployed.preview()
+        changed = {k: op for k, op in _planned(events).items() if op != "same"}
+        assert {k[0] for k in changed} == {"Secret"} and set(changed.values()) == {"update"}, changed
+        assert len(changed) == 3, changed
+        assert set(result.change_summary) <= {auto.OpType.SAME, auto.OpType.UPDATE}, result.change_summary
+        started = time.monotonic()
+        up = deployed.stack.up(
+            policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(deployed.project.policy_config())]
+        )
+        applied = time.monotonic()
+        deployed.timed("up (rotation)", started)
+        changes = {str(getattr(op, "value", op)): n for op, n in (up.summary.resource_changes or {}).items()}
+        assert set(changes) <= {"same", "update"} and changes.get("update") == 3, changes
+        # The kubelet rewrites each pod's files at its next sync (every 10 s on this node),
+        # then the database applies its file within PASSWORD_CHECK_SECONDS (5 s).
+        _wait(
+            "PostgreSQL refuses the old password", lambda: not _password_accepted(deployed, old_password), 180
+        )
+        password_refused = time.monotonic() - applied
+        assert _password_accepted(deployed, new_password), "the new password does not work"
+        mcp_pods = len(_pods(deployed, mcp_name))
+        _wait(
+            "every MCP server pod refuses the old token",
+            lambda: len(_token_refused_by(deployed, old_token)) == mcp_pods,
+            180,
+        )
+        token_refused = time.monotonic() - applied
+        assert not _token_refused_by(deployed, new_token), "a pod refuses the new token"
+        # Every store API replica connects anew with the new password (its URL file updated).
+        seen: set[str] = set()
+
+        def api_switched_over() -> bool:
+            states = _api_database_states(deployed, client_net, api)
+            seen.update(states)
+            return set(states) == {"ok"}
+
+        _wait("every store API replica's new connections accepted", api_switched_over, 180)
+        print(f"the store API's /ready during the rotation: {sorted(seen)}")
+        api_switched = time.monotonic() - applied
+        time.sleep(5)
+    finally:
+        stop.set()
+        outcomes = stream.finish()
+        mcp_thread.join(timeout=120)
+    deployed.password = new_password
+    deployed.secrets = {**deployed.secrets, "databasePassword": new_password, "authToken": new_token}
+    deployed.timings["rotation: requests to the API"] = sum(outcomes.values())
+    deployed.timings["rotation: MCP tool calls"] = sum(mcp_outcomes.values())
+    deployed.timings["rotation: MCP calls retried with the other token"] = client.retried
+    deployed.timings["rotation: seconds after up until the old password is refused"] = round(
+        password_refused, 1
+    )
+    deployed.timings["rotation: seconds after up until the old token is refused"] = round(token_refused, 1)
+    deployed.timings["rotation: seconds after up until the API connects anew"] = round(api_switched, 1)
+    assert set(outcomes) == {"200"}, f"requests to the API failed during the rotation: {outcomes}"
+    assert set(mcp_outcomes) == {"ok"}, f"MCP tool calls failed during the rotation: {mcp_outcomes}"
+    assert outcomes["200"] > 100 and mcp_outcomes["ok"] > 20, (outcomes, mcp_outcomes)
+    # In place: the same Secret objects, no rollout, no container restarted; a pod gone only
+    # where the autoscaler scaled its workload in meanwhile.
+    uids = {
+        s["metadata"]["name"]: s["metadata"]["uid"]
+        for s in deployed.kube.list("v1", "Secret", deployed.namespace)
+    }
+    assert {n: uids.get(n) for n in secret_uids} == secret_uids, "a Secret was replaced"
+    assert _templates(deployed) == templates, "a workload rolled out"
+    pods_after = _pod_lives(deployed)
+    for uid, (workload, name, restarts) in pods_before.items():
+        if uid in pods_after:
+            assert pods_after[uid][2] == restarts, f"{name} restarted"
+        else:
+            assert len(_pods(deployed, workload)) < replicas_before[workload], f"{name} was replaced"
 
 
 @pytest.mark.parametrize("kind", ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"])

@@ -374,14 +374,21 @@ def test_rotation_under_a_request_stream_fails_no_request(database: Database, tm
             await asyncio.sleep(1)
             database.set_password("second-Pa55")
             await asyncio.to_thread(wait_for, "database applies it", lambda: database.connects("second-Pa55"))
-            await asyncio.sleep(3)
+            await asyncio.sleep(1)
+            # The window: PostgreSQL refuses the password of the API's file. The replica serves on
+            # its pooled connections and stays ready, saying so.
+            during = await c.get("/ready")
+            assert during.status_code == 200, during.text
+            assert during.json()["database"].startswith("password refused; serving on "), during.json()
+            await asyncio.sleep(2)
             write_url(url_file, database, "second-Pa55")
             await asyncio.sleep(2)
             stop.set()
             await asyncio.gather(*workers)
-            # New connections use the new password: the old ones are gone after a restart of the pool.
+            # New connections use the new password.
             ready = await c.get("/ready")
             assert ready.status_code == 200, ready.text
+            assert ready.json()["database"] == "ok", ready.json()
 
     asyncio.run(main())
     assert failures == [], failures[:5]

@@ -10,6 +10,10 @@ read from the file named by ``AUTH_TOKEN_FILE`` (or ``AUTH_TOKEN`` locally); the
 refuses to start without one. DNS-rebinding protection is always on: the
 ``Host`` header must be one of ``ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``
 or ``host:*``) or a loopback name.
+
+Every numeric tool argument is bounded to what the database stores, with the store API's
+own bounds: a value outside is a tool error naming the argument, and the store API is not
+called.
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
+import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx2
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,9 +48,49 @@ LOOPBACK_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
 READY_TIMEOUT = 1.5
 """Seconds ``/ready`` waits for the store API, below the readiness probe's timeoutSeconds (2)."""
 
+TOKEN_RECHECK_SECONDS = 1.0
+"""Most seconds a matching token is accepted without reading the token file again: how long
+the old token outlives the kubelet's update of the file (a read costs microseconds)."""
+
 KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle pooled connection is kept: below uvicorn's keep-alive timeout (5 s) on the
 store API, so the client drops a connection before the server closes it under a request."""
+
+
+INT4_MAX = 2**31 - 1
+"""Largest PostgreSQL ``integer``: the columns ``price_cents`` and ``quantity``."""
+INT8_MAX = 2**63 - 1
+"""Largest PostgreSQL ``bigint``: product ids (``BIGSERIAL``) and offsets."""
+LIST_LIMIT_MAX = 500
+"""Most products one ``GET /products`` returns."""
+
+# The same bounds as the store API's (services/store-api/store_api/app.py): the two images are
+# built from separate contexts, so the numbers are written in each, and the unit tier compares
+# every tool's input schema with the store API's OpenAPI document.
+ProductId = Annotated[int, Field(ge=1, le=INT8_MAX, description="A product's id (1 to 2^63-1).")]
+Limit = Annotated[int, Field(ge=1, le=LIST_LIMIT_MAX, description="Products to return (1 to 500).")]
+Offset = Annotated[int, Field(ge=0, le=INT8_MAX, description="Products to skip (0 to 2^63-1).")]
+PriceCents = Annotated[int, Field(ge=0, le=INT4_MAX, description="Price in cents (0 to 2^31-1).")]
+Quantity = Annotated[int, Field(ge=0, le=INT4_MAX, description="Units in stock (0 to 2^31-1).")]
+Delta = Annotated[
+    int,
+    Field(
+        ge=-INT4_MAX,
+        le=INT4_MAX,
+        description="Units to add (positive) or remove (negative), -(2^31-1) to 2^31-1; the "
+        "resulting quantity must stay between 0 and 2^31-1.",
+    ),
+]
+
+
+def _detail(detail: Any) -> str:
+    """The store API's error detail as one line: FastAPI's validation errors as
+    ``field: message`` (``body.delta: ...``), anything else as it is."""
+    if isinstance(detail, list) and all(isinstance(e, dict) and "msg" in e for e in detail):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e['msg']}" for e in detail
+        )
+    return str(detail)
 
 
 class StoreAPIError(ToolError):
@@ -128,7 +174,7 @@ class StoreClient:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise StoreAPIError(f"store API answered {response.status_code}: {detail}")
+            raise StoreAPIError(f"store API answered {response.status_code}: {_detail(detail)}")
         return None if response.status_code == 204 else response.json()
 
     async def healthy(self) -> bool:
@@ -147,7 +193,7 @@ def build_server(store: StoreClient) -> MCPServer:
     )
 
     @mcp.tool()
-    async def list_products(limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    async def list_products(limit: Limit = 50, offset: Offset = 0) -> list[dict[str, Any]]:
         """List products ordered by id, ``limit`` (1-500) at a time from ``offset``."""
         result: list[dict[str, Any]] = await store.request(
             "GET", "/products", params={"limit": limit, "offset": offset}
@@ -155,14 +201,14 @@ def build_server(store: StoreClient) -> MCPServer:
         return result
 
     @mcp.tool()
-    async def get_product(product_id: int) -> dict[str, Any]:
+    async def get_product(product_id: ProductId) -> dict[str, Any]:
         """One product by its numeric id."""
         result: dict[str, Any] = await store.request("GET", f"/products/{product_id}")
         return result
 
     @mcp.tool()
     async def create_product(
-        sku: str, name: str, price_cents: int, quantity: int = 0, description: str = ""
+        sku: str, name: str, price_cents: PriceCents, quantity: Quantity = 0, description: str = ""
     ) -> dict[str, Any]:
         """Add a product; ``sku`` must be unique, price is in cents."""
         body = {
@@ -176,7 +222,7 @@ def build_server(store: StoreClient) -> MCPServer:
         return result
 
     @mcp.tool()
-    async def adjust_stock(product_id: int, delta: int) -> dict[str, Any]:
+    async def adjust_stock(product_id: ProductId, delta: Delta) -> dict[str, Any]:
         """Add (positive ``delta``) or remove (negative) units of a product's stock."""
         result: dict[str, Any] = await store.request(
             "POST", f"/products/{product_id}/stock", json={"delta": delta}
@@ -211,30 +257,47 @@ def transport_security() -> TransportSecuritySettings:
 class BearerAuth:
     """401 unless the request carries ``Authorization: Bearer <token>`` (probes excepted).
 
-    A token that does not match makes the middleware read ``reload()`` (the mounted Secret
-    file) again before refusing: a rotated ``authToken`` is accepted as soon as the kubelet
-    has updated the file, without a restart, and the old one is refused from then on.
+    The token is read again with ``reload()`` (the mounted Secret file) before refusing one
+    that does not match, and at most ``recheck_seconds`` after the last read otherwise: a
+    rotated ``authToken`` is accepted as soon as the kubelet has updated the file, without a
+    restart, and the old one is refused within ``recheck_seconds`` of that, even by a server
+    that no client has yet shown the new token.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs every request through a
     task group and memory streams, a cost paid by each tool call for one header comparison.
     """
 
-    def __init__(self, app: ASGIApp, token: str, reload: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        reload: Callable[[], str] | None = None,
+        recheck_seconds: float = TOKEN_RECHECK_SECONDS,
+    ) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
         self._reload = reload
+        self._recheck_seconds = recheck_seconds
+        self._read_at = time.monotonic()
+
+    def _read(self) -> None:
+        assert self._reload is not None
+        try:
+            token = self._reload()
+        except OSError:
+            return  # an unreadable file keeps the last token
+        self._read_at = time.monotonic()
+        if token:
+            self._expected = f"Bearer {token}".encode()
 
     def _matches(self, given: bytes) -> bool:
+        if self._reload is not None and time.monotonic() - self._read_at >= self._recheck_seconds:
+            self._read()
         if hmac.compare_digest(given, self._expected):
             return True
         if self._reload is None:
             return False
-        try:
-            token = self._reload()
-        except OSError:
-            return False
-        if token:
-            self._expected = f"Bearer {token}".encode()
+        self._read()
         return hmac.compare_digest(given, self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

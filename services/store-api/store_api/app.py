@@ -121,9 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def ready() -> JSONResponse:
         """Readiness: a new connection to the application database runs ``SELECT 1`` and the
         migrations are done, else 503 (no traffic is routed here). Not the pool: a replica
-        whose pooled connections are all busy still serves, by queueing (``DB_ACQUIRE_TIMEOUT``)."""
+        whose pooled connections are all busy still serves, by queueing (``DB_ACQUIRE_TIMEOUT``).
+        A password refused during a rotation while the pool holds connections is still ready,
+        with ``database`` saying so instead of ``ok``."""
         try:
-            await db.ping()
+            database = await db.ping()
         except Exception as exc:
             log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
             return JSONResponse(
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"status": "unavailable", "database": "not migrated"},
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
-        return JSONResponse({"status": "ready", "database": "ok"})
+        return JSONResponse({"status": "ready", "database": database})
 
     @app.get("/products")
     async def list_products(

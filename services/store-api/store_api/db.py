@@ -10,7 +10,8 @@ database's at slightly different times.
 Readiness (:meth:`Database.ping`) opens a connection of its own instead of taking one from the
 pool: a pool busy with a burst of requests says nothing about whether PostgreSQL answers. A
 failed check expires the pool's connections, so after PostgreSQL restarts the next requests
-connect to the new server instead of failing on the old connections.
+connect to the new server instead of failing on the old connections; a refused password
+(during a rotation) keeps them and the replica ready while it holds any.
 
 Migrations run in the background after startup (:meth:`Database.migrate_until_done`), retrying
 until PostgreSQL answers. Each run takes a PostgreSQL advisory lock first, so when several
@@ -140,9 +141,11 @@ class Database:
         finally:
             await pool.release(conn)
 
-    async def ping(self) -> None:
+    async def ping(self) -> str:
         """Open a connection of its own and run ``SELECT 1``, all within the connect timeout;
-        raises if PostgreSQL (the application database, with this password) cannot answer.
+        raises if PostgreSQL (the application database, with this password) cannot answer,
+        except for a refused password while the pool holds connections (a rotation). Returns
+        ``ok``, or what the replica serves on when its password is refused.
 
         Independent of the pool, so a burst that keeps every pooled connection busy does not
         make the replica unready. On failure every pooled connection is expired: after
@@ -157,9 +160,21 @@ class Database:
                     await conn.fetchval("SELECT 1")
                 finally:
                     await conn.close(timeout=self._settings.connect_timeout)
+        except asyncpg.InvalidPasswordError:
+            # PostgreSQL answered and refused this password: a rotation under way, while the
+            # kubelet has updated this pod's URL file and the database's password file at
+            # different times (up to its sync period apart). The server did not restart, so the
+            # pool's connections, authenticated before, still serve: keep them, and stay ready
+            # while there are any. Without them the replica cannot serve and is not ready.
+            if pool.get_size() == 0:
+                raise
+            state = f"password refused; serving on {pool.get_size()} pooled connection(s)"
+            log.warning("%s", state)
+            return state
         except Exception:
             await pool.expire_connections()
             raise
+        return "ok"
 
     async def migrate(self) -> list[int]:
         """Apply the pending migrations under the advisory lock; the versions applied here."""
