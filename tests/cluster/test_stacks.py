@@ -301,7 +301,7 @@ def test_metrics_api_reports_every_pod_of_the_stack(deployed: Deployed) -> None:
         assert parse_quantity(usage["memory"]) > 1 << 20, f"{name}: memory {usage['memory']}"
         assert parse_quantity(usage["cpu"]) > 0, f"{name}: cpu {usage['cpu']}"
         deployed.timings[f"idle working set MiB: {container['name']}"] = round(
-            parse_quantity(usage["memory"]) / 2**20, 1
+            float(parse_quantity(usage["memory"])) / 2**20, 1
         )
     node_metrics = deployed.kube.cluster.api("GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{node.NODE_NAME}")
     assert parse_quantity(node_metrics["usage"]["cpu"]) > 0, node_metrics
