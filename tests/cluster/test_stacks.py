@@ -203,10 +203,15 @@ def test_each_workload_has_its_replicas_available(deployed: Deployed) -> None:
         name = obj["metadata"]["name"]
         [container] = live["spec"]["template"]["spec"]["containers"]
         assert container["image"] == deployed.refs[name], f"Deployment/{name} runs {container['image']}"
-        status = live.get("status", {})
-        assert status.get("availableReplicas", 0) >= max(1, live["spec"].get("replicas", 1)), (
-            f"Deployment/{obj['metadata']['name']}: {status}"
-        )
+
+        def available(obj: dict[str, Any] = obj) -> bool:
+            live = deployed.live(obj) or {}
+            wanted = max(1, live.get("spec", {}).get("replicas", 1))
+            return bool(live.get("status", {}).get("availableReplicas", 0) >= wanted)
+
+        # On the real node the HPA acts on real metrics: it may have just added a pod that is
+        # still starting (within the API's 60 s startup allowance).
+        _wait(f"Deployment/{name} with its replicas available", available, 180)
     for obj in deployed.rendered_of("StatefulSet"):
         live = deployed.live(obj)
         assert live is not None
@@ -250,8 +255,13 @@ def test_kubelet_runs_every_pod_by_digest_under_its_probes(deployed: Deployed) -
     workloads = deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet")
     for workload in workloads:
         name = workload["metadata"]["name"]
-        pods = _pods(deployed, name)
-        assert pods, f"{name}: no pod"
+
+        def all_ready(name: str = name) -> list[dict[str, Any]]:
+            pods = _pods(deployed, name)
+            return pods if pods and all(_ready(p) for p in pods) else []
+
+        # A pod the HPA just added is given the time its startup probe allows.
+        pods = _wait(f"{name}: every pod Ready", all_ready, 180)
         rendered = workload["spec"]["template"]["spec"]["containers"][0]
         for pod in pods:
             assert pod["spec"]["nodeName"] == node.NODE_NAME, pod["spec"].get("nodeName")
