@@ -861,6 +861,10 @@ def test_hpa_scales_the_api_out_under_load_and_back_in(deployed: Deployed) -> No
                 assert figures["millicores"] >= 20, f"{name} takes no traffic: {figures}"
             timeline["added pods serving"] = since_load(time.monotonic())
             memory = {n: memory_mib(p) for n, p in everyone.items()}
+            # Saturated at its CPU limit, no container was killed (OOM) or restarted (liveness).
+            for pod in _pods(deployed, api):
+                [container] = pod["status"]["containerStatuses"]
+                assert container["restartCount"] == 0, f"{pod['metadata']['name']}: {container}"
         finally:
             reports = load.stop()
         stopped = load.ended
