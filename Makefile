@@ -80,7 +80,8 @@ image-test: venv
 	$(BIN)/python -m pytest -m image tests/image
 
 ## node-deps: the Debian packages the real node needs on top of image-deps (containerd, runc,
-## the CNI plugins, catatonit, conntrack, ipset, iptables, iproute2, postgresql-client)
+## the CNI plugins, catatonit, conntrack, ipset, iptables, iproute2, postgresql-client), Node.js
+## and the TypeScript example's npm packages in npm's cache
 .PHONY: node-deps up down
 node-deps: image-deps
 	bash scripts/ci-node-deps.sh

@@ -4,7 +4,8 @@
 # process with its own config), the CNI plugins (bridge, host-local, loopback, portmap),
 # catatonit (the sandbox image's /pause), conntrack (kube-proxy's iptables mode), ipset and
 # iptables (kube-router), iproute2 (the bridge and the tests' network namespaces) and the
-# PostgreSQL client (psql reads the data back). Idempotent and non-interactive; needs root
+# PostgreSQL client (psql reads the data back); then Node.js, npm and the npm packages of the
+# TypeScript example (scripts/ci-typescript-deps.sh). Idempotent and non-interactive; needs root
 # (or passwordless sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,5 @@ else
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     echo "installed: ${missing[*]}"
 fi
+
+bash scripts/ci-typescript-deps.sh

@@ -3,6 +3,7 @@
 #   pulumi                       github.com/pulumi/pulumi/pkg/v3            (cmd/pulumi)
 #   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4
 #   pulumi-language-yaml         github.com/pulumi/pulumi-yaml                (YAML programs)
+#   sdkgen-nodejs                scripts/sdkgen-nodejs on github.com/pulumi/pulumi/pkg/v3 (TypeScript SDKs)
 #   kube-apiserver, kube-controller-manager, kube-scheduler   k8s.io/kubernetes
 #   kubelet, kube-proxy                                      k8s.io/kubernetes (the real node)
 #   kwok                         sigs.k8s.io/kwok                            (fake nodes)
@@ -95,6 +96,25 @@ build_pulumi() {
             ./cmd/pulumi
     )
     mark pulumi "$PULUMI_VERSION"
+}
+
+# The TypeScript SDK generator (scripts/sdkgen-nodejs): built inside the copy of pkg/v3 above,
+# so it compiles against the CLI's own code generator and go.sum, and mostly from its build cache.
+build_sdkgen_nodejs() {
+    local here version src
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/sdkgen-nodejs"
+    version="$PULUMI_VERSION-$(sha256sum "$here/main.go" | cut -c1-12)"
+    built sdkgen-nodejs "$version" && return
+    log "building sdkgen-nodejs $version (scripts/sdkgen-nodejs on github.com/pulumi/pulumi/pkg/v3)"
+    src=$(copy_module github.com/pulumi/pulumi/pkg/v3 "$PULUMI_VERSION")
+    (
+        cd "$src"
+        go mod edit -dropreplace github.com/pulumi/pulumi/sdk/v3
+        mkdir -p cmd/sdkgen-nodejs
+        cp "$here/main.go" cmd/sdkgen-nodejs/main.go
+        go build -trimpath -o "$BIN/sdkgen-nodejs" -ldflags "-s -w" ./cmd/sdkgen-nodejs
+    )
+    mark sdkgen-nodejs "$version"
 }
 
 build_kubernetes_provider() {
@@ -257,12 +277,14 @@ build_traefik
 build_metrics_server
 build_kubernetes_provider
 build_pulumi
+build_sdkgen_nodejs
 build_yaml_language
 
 log "done in $(( $(date +%s) - started ))s"
 "$BIN/pulumi" version | sed 's/^/  pulumi /' >&2
 echo "  pulumi-resource-kubernetes $(cat "$BIN/.pulumi-resource-kubernetes.version")" >&2
 echo "  pulumi-language-yaml $(cat "$BIN/.pulumi-language-yaml.version")" >&2
+echo "  sdkgen-nodejs $(cat "$BIN/.sdkgen-nodejs.version")" >&2
 for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do "$BIN/$b" --version 2>&1 | sed 's/^/  /' >&2; done
 # First lines only, read to the end (head would close the pipe early: SIGPIPE under pipefail).
 "$BIN/kwok" --version 2>&1 | sed -n '1s/^/  /p' >&2

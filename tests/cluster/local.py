@@ -486,10 +486,10 @@ class LocalCluster:
                               "name": "kube-apiserver"}],
             })  # fmt: skip
 
-    def write_kubeconfig(self, name: str, cert: str | None = None) -> Path:
-        """``<name>.yaml`` in the directory: the administrator's token, or the client
-        certificate ``pki/<cert>.crt`` (kubelet's node identity)."""
-        user: dict[str, str] = {"token": self._token}
+    def write_kubeconfig(self, name: str, cert: str | None = None, token: str | None = None) -> Path:
+        """``<name>.yaml`` in the directory: the administrator's token, another identity's
+        ``token``, or the client certificate ``pki/<cert>.crt`` (kubelet's node identity)."""
+        user: dict[str, str] = {"token": token or self._token}
         if cert is not None:
             user = {
                 "client-certificate": str(self._pki(f"{cert}.crt")),
@@ -583,14 +583,15 @@ class LocalCluster:
         path: str,
         body: dict[str, Any] | None = None,
         content_type: str = "application/json",
+        token: str | None = None,
     ) -> dict[str, Any]:
-        """One request to the API server as the administrator."""
+        """One request to the API server as the administrator, or as whoever ``token`` is."""
         context = ssl.create_default_context(cafile=str(self._pki("ca.crt")))
         request = urllib.request.Request(
             f"{self.server}{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self._token}", "Content-Type": content_type},
+            headers={"Authorization": f"Bearer {token or self._token}", "Content-Type": content_type},
         )
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             result: dict[str, Any] = json.loads(response.read())

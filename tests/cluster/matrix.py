@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..unit.test_stacks import admits
+from ..traffic import admits
 from .podnet import PodNet
 
 PROBE = "traffic-probe"

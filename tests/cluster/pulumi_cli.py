@@ -90,15 +90,22 @@ class ProjectStack:
             shutil.copy2(ROOT / item, workdir / item)
         shutil.copytree(ROOT / "services", workdir / "services")
         self.committed: dict[str, Any] = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-        workspace = auto.LocalWorkspace(
-            work_dir=str(workdir),
-            program=_program(workdir),
-            pulumi_home=pulumi.env["PULUMI_HOME"],
-            env_vars=pulumi.env,
+        self.stack = auto.Stack.create(stack, self._workspace(self.env))
+
+    def _workspace(self, env: dict[str, str]) -> auto.LocalWorkspace:
+        return auto.LocalWorkspace(
+            work_dir=str(self.workdir),
+            program=_program(self.workdir),
+            pulumi_home=env["PULUMI_HOME"],
+            env_vars=env,
             secrets_provider="passphrase",
             pulumi_command=auto.PulumiCommand(str(toolchain_dir()), skip_version_check=True),
         )
-        self.stack = auto.Stack.create(stack, workspace)
+
+    def with_kubeconfig(self, kubeconfig: Path) -> auto.Stack:
+        """The same stack and backend, its Kubernetes provider started with ``kubeconfig`` (as a
+        CI job whose environment holds another identity's kubeconfig runs it)."""
+        return auto.Stack.select(self.name, self._workspace({**self.env, "KUBECONFIG": str(kubeconfig)}))
 
     def cli(self, *args: str) -> str:
         """Run ``pulumi <args> --stack <stack>`` in the project copy; its standard output."""

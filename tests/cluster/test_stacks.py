@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from hardened_k8s.mock_engine import run_program, stack_names
@@ -32,7 +33,7 @@ from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from hardened_k8s_rules.policy import RULES
 
 from ..image.stack_images import Image
-from . import matrix, node
+from . import matrix, node, variants
 from .autoscale import CPUSample, LoadRounds, memory_mib
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
@@ -694,6 +695,187 @@ def test_second_preview_on_live_state_changes_nothing(deployed: Deployed) -> Non
     changed = {k: op for k, op in _planned(events).items() if op != "same"}
     assert not changed, f"{deployed.project.name}: perpetual diff on {changed}"
     assert set(result.change_summary) <= {auto.OpType.SAME}, result.change_summary
+
+
+PREVIEW_RBAC = ROOT / "deploy" / "rbac" / "preview-reader.yaml"
+
+
+def _status_as(cluster: LocalCluster, token: str, method: str, path: str, body: Any = None) -> int:
+    try:
+        cluster.api(method, path, body, token=token)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200
+
+
+@real_node
+def test_preview_identity_previews_dev_and_can_write_and_read_no_secret(
+    deployed: Deployed, cluster: LocalCluster
+) -> None:
+    # The pull-request preview identity of deploy/rbac, applied as the docs say, judged by the
+    # API server's own RBAC authorizer: the dev stack previews with it (no changes on live
+    # state), and it can neither read a Secret, nor write, nor see another namespace.
+    for obj in yaml.safe_load_all(PREVIEW_RBAC.read_text()):
+        if obj:
+            cluster.apply(obj)
+    account = next(
+        o for o in yaml.safe_load_all(PREVIEW_RBAC.read_text()) if o and o["kind"] == "ServiceAccount"
+    )
+    name, home = account["metadata"]["name"], account["metadata"]["namespace"]
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 3600},
+    }
+    token = cluster.api("POST", f"/api/v1/namespaces/{home}/serviceaccounts/{name}/token", request)["status"][
+        "token"
+    ]
+    kubeconfig = cluster.write_kubeconfig("preview", token=token)
+
+    started = time.monotonic()
+    events: list[auto.EngineEvent] = []
+    result = deployed.project.with_kubeconfig(kubeconfig).preview(
+        policy_packs=[str(POLICY_PACK)],
+        policy_pack_configs=[str(deployed.project.policy_config())],
+        on_event=events.append,
+    )
+    deployed.timed("preview as the preview identity", started)
+    changed = {k: op for k, op in _planned(events).items() if op != "same"}
+    assert not changed, f"the preview identity plans changes on live state: {changed}"
+    assert set(result.change_summary) <= {auto.OpType.SAME}, result.change_summary
+
+    ns = deployed.namespace
+    service = next(iter(deployed.project.config("services")))
+    secret = f"{deployed.project.config('database')['name']}-credentials"
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-a-pull-request"}}
+    pod = _pods(deployed, service)[0]["metadata"]["name"]
+    refused = {
+        "read a Secret": ("GET", f"/api/v1/namespaces/{ns}/secrets/{secret}", None),
+        "list Secrets": ("GET", f"/api/v1/namespaces/{ns}/secrets", None),
+        "create a ConfigMap": ("POST", f"/api/v1/namespaces/{ns}/configmaps", config_map),
+        "delete a Deployment": ("DELETE", f"/apis/apps/v1/namespaces/{ns}/deployments/{service}", None),
+        "exec into a pod": (
+            "POST",
+            f"/api/v1/namespaces/{ns}/pods/{pod}/exec?command=true&stdout=true",
+            None,
+        ),
+        "list pods elsewhere": ("GET", "/api/v1/namespaces/kube-system/pods", None),
+        "list namespaces": ("GET", "/api/v1/namespaces", None),
+    }
+    statuses = {what: _status_as(cluster, token, *call) for what, call in refused.items()}
+    assert statuses == dict.fromkeys(refused, 403), statuses
+    readable = _status_as(cluster, token, "GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{service}")
+    assert readable == 200
+
+
+HARDENING_COST = ROOT / "build" / "hardening-cost.json"
+"""Throughput and latency of the hardened store API beside the same images with controls taken
+out (:mod:`.variants`), under the same bounded load, rounds interleaved."""
+COST_VARIANTS = {
+    "plain": variants.CONTROLS,
+    "no-limits": frozenset({"resources"}),
+    "no-limits-no-policies": frozenset({"resources", "policies"}),
+}
+"""Each copy and what it leaves out: together they tell the cost of each control apart."""
+COST_ROUNDS = 5
+COST_REQUESTS = 2_000
+COST_CONCURRENCY = 16
+
+
+@real_node
+def test_what_hardening_costs_under_the_same_load(deployed: Deployed, cluster: LocalCluster) -> None:
+    # The same images on the same node: the dev stack as deployed, a plain copy (no security
+    # contexts, no requests or limits, no policies) and a copy without requests or limits only.
+    # Each gets the same load from inside its own MCP pod (the client its policies admit) to
+    # one API pod, in rounds taken in turn, so a busy machine weighs on all alike.
+    services = deployed.project.config("services")
+    api = next(n for n, s in services.items() if s.get("component") == "api")
+    client = next(n for n, s in services.items() if api in s.get("egressTo", []))
+    live: dict[str, dict[str, str]] = {}
+    for rendered in deployed.rendered_of("Secret"):
+        secret = deployed.live(rendered)
+        assert secret is not None, rendered["metadata"]
+        live[rendered["metadata"]["name"]] = secret["data"]
+    images: dict[str, str] = {}
+    for rendered in deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet"):
+        workload = deployed.live(rendered)
+        assert workload is not None, rendered["metadata"]
+        pod = workload["spec"]["template"]["spec"]
+        images.update((c["name"], c["image"]) for c in [*pod.get("initContainers", []), *pod["containers"]])
+    namespaces = {"hardened": deployed.namespace}
+    try:
+        for name, strip in COST_VARIANTS.items():
+            namespaces[name] = f"{deployed.namespace}-{name}"
+            variants.deploy(
+                cluster,
+                deployed.kube,
+                variants.variant(deployed.rendered, namespaces[name], strip, live, images),
+            )
+        targets = {}
+        for name, ns in namespaces.items():
+            pods = deployed.kube.list("v1", "Pod", ns)
+            api_pod = next(
+                p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/name") == api and _ready(p)
+            )
+            client_pod = next(
+                p
+                for p in pods
+                if p["metadata"]["labels"].get("app.kubernetes.io/name") == client and _ready(p)
+            )
+            container = api_pod["spec"]["containers"][0]
+            strip = COST_VARIANTS.get(name, frozenset())
+            # What runs is what the variant says: the controls are there, or gone.
+            has = {
+                "securityContext": bool(container.get("securityContext")),
+                "resources": bool(container.get("resources", {}).get("limits")),
+                "policies": bool(deployed.kube.list("networking.k8s.io/v1", "NetworkPolicy", ns)),
+            }
+            assert has == {c: c not in strip for c in variants.CONTROLS}, (name, has)
+            port = container["ports"][0]["containerPort"]
+            targets[name] = (pod_net(client_pod).netns, f"http://{api_pod['status']['podIP']}:{port}")
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for round_ in range(COST_ROUNDS):
+            for name, (netns, url) in targets.items():
+                runs[name].append(
+                    variants.load(
+                        netns, url, requests=COST_REQUESTS, concurrency=COST_CONCURRENCY, seed=round_
+                    )
+                )
+    finally:
+        for name, ns in namespaces.items():
+            if name != "hardened":
+                variants.remove(cluster, ns)
+    for name, summaries in runs.items():
+        for summary in summaries:
+            assert not summary["errors"], (name, summary)
+            assert summary["completed"] == COST_REQUESTS, (name, summary)
+    figures = {
+        name: {
+            "throughput_per_s": statistics.median(s["throughput_per_s"] for s in summaries),
+            "p99_ms": statistics.median(s["latency_ms"]["p99"] for s in summaries),
+        }
+        for name, summaries in runs.items()
+    }
+    base = figures["plain"]
+    for name, figure in figures.items():
+        figure["throughput_vs_plain"] = round(figure["throughput_per_s"] / base["throughput_per_s"], 3)
+        figure["p99_vs_plain"] = round(figure["p99_ms"] / base["p99_ms"], 3)
+        deployed.timings[f"store API {name}: requests/s"] = figure["throughput_per_s"]
+        deployed.timings[f"store API {name}: p99 ms"] = figure["p99_ms"]
+    HARDENING_COST.parent.mkdir(exist_ok=True)
+    HARDENING_COST.write_text(
+        json.dumps(
+            {
+                "requests": COST_REQUESTS,
+                "concurrency": COST_CONCURRENCY,
+                "rounds": COST_ROUNDS,
+                "figures": figures,
+                "runs": runs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:

@@ -20,40 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardened_k8s.build import BuildSpec, build_spec
+from .engine import Harness, free_port
+from .stack_images import DATABASE_IMAGE, stack_builds
 
-from .engine import BASE_IMAGE, REGISTRY, REPO_ROOT, SERVICES, Harness, free_port
-
-DATABASE = "postgresql"
 DB_USER = "store"
 DB_NAME = "store_db"
 
 
-def stack_specs(revision: str, services_dir: Path | None = None) -> dict[str, BuildSpec]:
-    """Build specs of both services and the PostgreSQL image (``database/``), by image name;
-    the services' contexts from ``services_dir`` (default: this checkout's ``services/``)."""
-    contexts: dict[str, Path] = {
-        s.image: (services_dir / s.directory if services_dir else s.context) for s in SERVICES
-    }
-    contexts[DATABASE] = REPO_ROOT / "database"
-    return {
-        name: build_spec(
-            name,
-            context=context,
-            registry=REGISTRY,
-            version="0.1.0",
-            revision=revision,
-            base_image=BASE_IMAGE,
-            source=f"https://quay.io/repository/ecosystem-appeng/{name}",
-        )
-        for name, context in contexts.items()
-    }
-
-
 def build_stack(harness: Harness, revision: str, services_dir: Path | None = None) -> dict[str, str]:
     """Build the three images (not pushed: the engine runs them by id); image name -> id."""
-    specs = stack_specs(revision, services_dir)
-    return {name: harness.build(spec).image_id for name, spec in specs.items()}
+    return {name: harness.build(spec).image_id for name, spec in stack_builds(revision, services_dir).items()}
 
 
 @dataclass
@@ -128,7 +104,7 @@ def run_stack(
         stack = Stack(free_port(), api_ports, free_port() if mcp else None, token)
         try:
             stack.containers["db"] = harness.run(
-                images[DATABASE],
+                images[DATABASE_IMAGE],
                 ["-c", "listen_addresses=127.0.0.1"],
                 environment={
                     # PGPORT, not -p: the entrypoint's own psql reaches the server by it.

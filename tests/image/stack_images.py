@@ -30,9 +30,12 @@ class Image:
     build_seconds: float
 
 
-def stack_builds(revision: str) -> dict[str, BuildSpec]:
-    """Build specs of the stack's images, keyed by image (service or database) name."""
-    contexts: dict[str, Path] = {s.image: s.context for s in SERVICES}
+def stack_builds(revision: str, services_dir: Path | None = None) -> dict[str, BuildSpec]:
+    """Build specs of the stack's images, keyed by image (service or database) name; the
+    services' contexts from ``services_dir`` (default: this checkout's ``services/``)."""
+    contexts: dict[str, Path] = {
+        s.image: (services_dir / s.directory if services_dir else s.context) for s in SERVICES
+    }
     contexts[DATABASE_IMAGE] = DATABASE_CONTEXT
     return {
         name: build_spec(

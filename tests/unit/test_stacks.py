@@ -13,7 +13,7 @@ from hardened_k8s.mock_engine import SECRET_PLACEHOLDER, ProgramRun
 from hardened_k8s.render import manifests, to_yaml
 
 from ..conftest import DEPLOYED_SECRETS, Rendered
-from ..traffic import Pod, port_matches, selects
+from ..traffic import admits
 
 API, MCP, DB = "store-inventory", "mcp-store-inventory", "store-inventory-postgresql"
 DIGEST_RE = re.compile(r"^quay\.io/ecosystem-appeng/[a-z0-9-]+@sha256:[0-9a-f]{64}$")
@@ -309,69 +309,6 @@ def test_default_deny_and_dns_egress(stack: Rendered) -> None:
     (rule,) = dns["egress"]
     assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
     assert rule["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
-
-
-def pods_of(objects: list[dict[str, Any]]) -> dict[str, Pod]:
-    return {
-        w["metadata"]["name"]: Pod(
-            w["metadata"]["name"],
-            w["metadata"]["namespace"],
-            w["spec"]["template"]["metadata"]["labels"],
-            {p["name"]: p["containerPort"] for c in containers(w) for p in c.get("ports", []) if "name" in p},
-        )
-        for w in objects
-        if w["kind"] in ("Deployment", "StatefulSet")
-    }
-
-
-def namespace_labels(objects: list[dict[str, Any]], namespace: str) -> dict[str, str]:
-    """The labels a namespace carries, including the name label the API server always sets."""
-    labels: dict[str, str] = {}
-    for obj in objects:
-        if obj["kind"] == "Namespace" and obj["metadata"]["name"] == namespace:
-            labels.update(obj["metadata"].get("labels", {}))
-    return {**labels, "kubernetes.io/metadata.name": namespace}
-
-
-def peer_matches(objects: list[dict[str, Any]], entry: dict[str, Any], policy_ns: str, pod: Pod) -> bool:
-    """Does one ``from``/``to`` entry of a policy in ``policy_ns`` match ``pod``?
-
-    ``namespaceSelector`` picks namespaces by their labels (``{}`` is every namespace) and,
-    with a ``podSelector`` beside it, pods there; without it the ``podSelector`` stays in the
-    policy's own namespace. An ``ipBlock`` may cover any pod address, so it counts as a match.
-    """
-    if "ipBlock" in entry:
-        return True
-    if "namespaceSelector" in entry:
-        if not selects(entry["namespaceSelector"], namespace_labels(objects, pod.namespace)):
-            return False
-    elif pod.namespace != policy_ns:
-        return False
-    return selects(entry.get("podSelector", {}), pod.labels)
-
-
-def admits(objects: list[dict[str, Any]], direction: str, subject: str, peer: str, port: int) -> bool:
-    """NetworkPolicy semantics over rendered objects, one direction: do the policies selecting
-    ``subject`` let it receive from (Ingress) or send to (Egress) ``peer`` on TCP ``port``?"""
-    pods = pods_of(objects)
-    me, other = pods[subject], pods[peer]
-    applying = [
-        (p["metadata"]["namespace"], p["spec"])
-        for p in objects
-        if p["kind"] == "NetworkPolicy"
-        and p["metadata"]["namespace"] == me.namespace
-        and direction in p["spec"].get("policyTypes", ["Ingress"])
-        and selects(p["spec"]["podSelector"], me.labels)
-    ]
-    assert applying, f"no {direction} policy selects {subject}"
-    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
-    destination = me if direction == "Ingress" else other
-    return any(
-        (not rule.get(peers_key) or any(peer_matches(objects, x, ns, other) for x in rule[peers_key]))
-        and port_matches(rule.get("ports", []), destination, port)
-        for ns, spec in applying
-        for rule in spec.get(key, [])
-    )
 
 
 def manifests_of(stack: Rendered) -> list[dict[str, Any]]:
