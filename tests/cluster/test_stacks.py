@@ -1040,10 +1040,14 @@ def test_what_hardening_costs_under_the_same_load(deployed: Deployed, cluster: L
             api_pod = next(
                 p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/name") == api and _ready(p)
             )
-            client_pod = next(
-                p
-                for p in pods
-                if p["metadata"]["labels"].get("app.kubernetes.io/name") == client and _ready(p)
+            # The oldest client pod: if its HPA scales in meanwhile, the newest go first.
+            client_pod = min(
+                (
+                    p
+                    for p in pods
+                    if p["metadata"]["labels"].get("app.kubernetes.io/name") == client and _ready(p)
+                ),
+                key=lambda p: str(p["metadata"]["creationTimestamp"]),
             )
             container = api_pod["spec"]["containers"][0]
             strip = COST_VARIANTS.get(name, frozenset())
@@ -1187,19 +1191,28 @@ def test_hpa_scales_the_api_out_under_load_and_back_in(deployed: Deployed) -> No
     window = scale_down["stabilizationWindowSeconds"]
     assert window == HPA_WINDOW, scale_down
 
-    def at_floor() -> bool:
-        status = _hpa(deployed, api).get("status", {})
-        pods = _pods(deployed, api)
+    def at_floor(name: str) -> bool:
+        hpa = _hpa(deployed, name)
+        status, floor = hpa.get("status", {}), hpa["spec"]["minReplicas"]
+        pods = _pods(deployed, name)
         return bool(
-            status.get("currentReplicas") == status.get("desiredReplicas") == low
-            and len(pods) == low
+            status.get("currentReplicas") == status.get("desiredReplicas") == floor
+            and len(pods) == floor
             and all(_ready(p) for p in pods)
         )
 
     # Start from the floor: earlier tests' traffic may have scaled it out already.
-    _wait(f"HorizontalPodAutoscaler/{api} at its {low} replicas", at_floor, window + 180)
+    _wait(f"HorizontalPodAutoscaler/{api} at its {low} replicas", lambda: at_floor(api), window + 180)
     first = {p["metadata"]["name"]: p for p in _pods(deployed, api)}
-    net = pod_net(_pods(deployed, client)[0])
+    # The requests come from inside the client's pod, so that pod must outlive the test: with
+    # its own HPA at the floor none of its pods is removed, and of pods added later the
+    # ReplicaSet removes the newest first.
+    client_window = _hpa(deployed, client)["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+    _wait(f"HorizontalPodAutoscaler/{client} at its floor", lambda: at_floor(client), client_window + 180)
+    oldest: dict[str, Any] = min(
+        _pods(deployed, client), key=lambda p: str(p["metadata"]["creationTimestamp"])
+    )
+    net = pod_net(oldest)
     service = deployed.kube.get("v1", "Service", api, deployed.namespace)
     assert service is not None
     url = f"http://{service['spec']['clusterIP']}:{services[api]['port']}"
