@@ -15,10 +15,9 @@ Reported: throughput, latency p50/p95/p99 (overall and per operation), errors by
 ``refused`` and kept with its detail, as are the accepted deltas per product, so a caller can
 check that the final stock equals the initial stock plus the accepted deltas.
 
-Traffic goes only to loopback: any other address is refused, except one in the local
-cluster's pod network (10.244.0.0/16) or Service network (10.96.0.0/16, whose ClusterIPs
-kube-proxy sends on to pods) when ``--allow-pod-network`` is given. Host names other than
-``localhost`` are refused (what they resolve to is not checked).
+Traffic goes only to loopback: any other address is refused, except one in the pod network
+(10.244.0.0/16) when ``--allow-pod-network`` is given. Host names other than ``localhost``
+are refused (what they resolve to is not checked).
 
 Examples::
 
@@ -54,9 +53,6 @@ import httpx2
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 """The pod network a real node's CNI hands out; reachable only with ``--allow-pod-network``."""
-SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/16")
-"""The local cluster's Service ClusterIPs (kube-proxy forwards them to pods in
-:data:`POD_NETWORK`); reachable only with ``--allow-pod-network``."""
 
 OPERATIONS = ("get", "list", "create", "adjust")
 DEFAULT_MIX = {"get": 70, "list": 10, "create": 5, "adjust": 15}
@@ -75,8 +71,7 @@ def check_target(url: str, *, allow_pod_network: bool = False) -> str:
     """``url`` without a trailing slash if it points at loopback, else :class:`TargetRefusedError`.
 
     Loopback is 127.0.0.0/8, ::1 and the name ``localhost``; with ``allow_pod_network`` also
-    addresses in 10.244.0.0/16 (pods) and 10.96.0.0/16 (Services). Other names are refused:
-    their address is not under our control.
+    addresses in 10.244.0.0/16. Other names are refused: their address is not under our control.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -93,18 +88,13 @@ def check_target(url: str, *, allow_pod_network: bool = False) -> str:
         ) from None
     if address.is_loopback:
         return url.rstrip("/")
-    if address in POD_NETWORK or address in SERVICE_NETWORK:
+    if address in POD_NETWORK:
         if allow_pod_network:
             return url.rstrip("/")
-        network = "pod" if address in POD_NETWORK else "Service"
         raise TargetRefusedError(
-            f"{url!r}: {address} is in the local cluster's {network} network; "
-            "pass --allow-pod-network to load it"
+            f"{url!r}: {address} is in the pod network; pass --allow-pod-network to load it"
         )
-    raise TargetRefusedError(
-        f"{url!r}: {address} is neither loopback nor in the pod network {POD_NETWORK} "
-        f"or the Service network {SERVICE_NETWORK}"
-    )
+    raise TargetRefusedError(f"{url!r}: {address} is neither loopback nor in the pod network {POD_NETWORK}")
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -504,11 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--deltas", default="-3..3", help="adjustment range LOW..HIGH, 0 skipped (default -3..3)"
     )
     parser.add_argument("--seed", type=int, help="seed of the mix and the arguments")
-    parser.add_argument(
-        "--allow-pod-network",
-        action="store_true",
-        help="accept pod IPs in 10.244.0.0/16 and Service IPs in 10.96.0.0/16 (the local cluster's)",
-    )
+    parser.add_argument("--allow-pod-network", action="store_true", help="accept pod IPs in 10.244.0.0/16")
     args = parser.parse_args(argv)
     try:
         urls = tuple(check_target(u, allow_pod_network=args.allow_pod_network) for u in args.store_url)

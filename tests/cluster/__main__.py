@@ -139,7 +139,6 @@ def up(directory: Path, stack: str) -> int:
         f"""
 {stack} runs on the local cluster's real node ({time.monotonic() - started:.0f}s).
   export KUBECONFIG={cluster.kubeconfig}   # context {CONTEXT}
-  kubectl top pods -n {namespace}   # the metrics API (metrics-server) the HPAs act on
   The MCP server through the Ingress (Traefik, TLS from the stack's own test CA):
     curl --resolve {expose["host"]}:{port}:127.0.0.1 --cacert {ca} \\
       -H "Authorization: Bearer $(python -m tests.cluster token)" \\

@@ -4,8 +4,7 @@ etcd, kube-apiserver (RBAC and the Node authorizer, Pod Security Admission, serv
 signing keys made for this run), kube-controller-manager and kube-scheduler are the real
 binaries built by ``scripts/toolchain.sh``. The real node (:mod:`.node`) runs the pods:
 containerd and runc, the CNI bridge, kubelet, kube-proxy, kube-router as the NetworkPolicy
-enforcer, CoreDNS as the cluster DNS and metrics-server as the resource metrics API the
-HorizontalPodAutoscaler reads (:mod:`.addons`), and Traefik as the Ingress controller
+enforcer, CoreDNS as the cluster DNS (:mod:`.addons`) and Traefik as the Ingress controller
 (:mod:`.ingress`). The API server listens on the node's address on the pod network, so pods
 reach it through the ``kubernetes`` Service. KWOK plays the kubelets of three fake nodes
 across two zones, for the prod stack's spread rules; they stay cordoned unless a test places
@@ -50,7 +49,7 @@ CONTEXT = "hardened-k8s-local"
 ZONES = {"kwok-node-1": "zone-a", "kwok-node-2": "zone-b", "kwok-node-3": "zone-a"}
 """Fake nodes and their ``topology.kubernetes.io/zone``."""
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "traefik", "metrics-server")
+NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "traefik")
 """What the real node adds to :data:`BINARIES` (all from ``scripts/toolchain.sh``)."""
 
 
@@ -235,19 +234,9 @@ class LocalCluster:
         node.start_kube_router(self)
         for obj in addons.dns_objects(self.images["coredns"]):
             self.apply(obj)
-        pki = self.directory / "pki"
-        for obj in addons.metrics_objects(
-            self.images["metrics-server"],
-            ca=(pki / "ca.crt").read_text(),
-            cert=(pki / "metrics-server.crt").read_text(),
-            key=(pki / "metrics-server.key").read_text(),
-        ):
-            self.apply(obj)
         self.wait_ready("kube-system", addons.DNS_LABELS, timeout)
         self.timings["cluster DNS Ready"] = round(time.monotonic() - started, 1)
         self.ingress = start_traefik(self)
-        self.wait_metrics_api(timeout)
-        self.timings["metrics API Available"] = round(time.monotonic() - started, 1)
         # Stacks go to the real node; the KWOK nodes wait cordoned until a test places a
         # stack there (:meth:`place`).
         self.place(real=True)
@@ -286,25 +275,6 @@ class LocalCluster:
                 return
             time.sleep(0.5)
         raise self.error("kubelet", f"pods {selector} in {namespace} not Ready after {timeout:.0f}s")
-
-    def wait_metrics_api(self, timeout: float) -> None:
-        """Until the aggregated metrics API (metrics-server) is Available and answers for the
-        real node: what ``kubectl top`` and the HorizontalPodAutoscaler controller read."""
-        deadline = time.monotonic() + timeout
-        last: object = None
-        while time.monotonic() < deadline:
-            self._check_alive("kubelet")
-            try:
-                path = f"/apis/apiregistration.k8s.io/v1/apiservices/{addons.METRICS_API}"
-                conditions = self.api("GET", path).get("status", {}).get("conditions", [])
-                last = [c for c in conditions if c["type"] == "Available"]
-                if last and last[0]["status"] == "True":
-                    self.api("GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{node.NODE_NAME}")
-                    return
-            except (OSError, ValueError) as exc:
-                last = exc
-            time.sleep(1)
-        raise self.error("kubelet", f"the metrics API is not Available after {timeout:.0f}s ({last})")
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj`` (core, apps, rbac, storage kinds the add-ons use)."""
@@ -355,20 +325,9 @@ class LocalCluster:
         if self.real_node:
             sans += f",IP:{host.NODE_IP},IP:10.96.0.1,DNS:kubernetes.default.svc.cluster.local"
         self._sign("apiserver", "/CN=kube-apiserver", sans)
-        # The aggregation layer: the API server proxies the metrics API to metrics-server as
-        # ``front-proxy-client``, a certificate of a CA of its own (a client certificate of the
-        # cluster CA must not be able to assert another user through the X-Remote-* headers).
-        self._openssl(
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt",
-            "-subj", "/CN=hardened-k8s-local-front-proxy-ca",
-        )  # fmt: skip
-        self._sign("front-proxy-client", "/CN=front-proxy-client", None, ca="front-proxy-ca")
         if self.real_node:
             self._sign("kubelet", f"/CN={node.NODE_NAME}", f"IP:{host.NODE_IP},DNS:{node.NODE_NAME}")
             self._sign("node", f"/O=system:nodes/CN=system:node:{node.NODE_NAME}", None)
-            # The name the aggregator checks metrics-server's serving certificate against.
-            self._sign("metrics-server", "/CN=metrics-server", f"DNS:{addons.METRICS_SERVER_DNS}")
         self._openssl("genrsa", "-out", "sa.key", "2048")
         self._openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
         token = os.urandom(24).hex()
@@ -377,8 +336,8 @@ class LocalCluster:
         self._pki("tokens.csv").chmod(0o600)
         self._token = token
 
-    def _sign(self, name: str, subject: str, sans: str | None, ca: str = "ca") -> None:
-        """``pki/<name>.key`` and ``pki/<name>.crt``, signed by the cluster's CA (or ``pki/<ca>``)."""
+    def _sign(self, name: str, subject: str, sans: str | None) -> None:
+        """``pki/<name>.key`` and ``pki/<name>.crt``, signed by the cluster's CA."""
         self._openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
             "-out", f"{name}.csr", "-subj", subject,
@@ -388,7 +347,7 @@ class LocalCluster:
             self._pki(f"{name}.ext").write_text(f"subjectAltName={sans}\n")
             extra = ["-extfile", f"{name}.ext"]
         self._openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", *extra,
         )  # fmt: skip
 
@@ -429,18 +388,6 @@ class LocalCluster:
                 f"--kubelet-certificate-authority={self._pki('ca.crt')}",
                 f"--kubelet-client-certificate={self._pki('apiserver.crt')}",
                 f"--kubelet-client-key={self._pki('apiserver.key')}",
-                # The aggregation layer (metrics.k8s.io from metrics-server): the API server
-                # authenticates to it as the front proxy, and it trusts the X-Remote-* headers
-                # only from that certificate. Aggregated APIs are reached at their endpoints'
-                # pod IPs, not through a Service IP only kube-proxy's rules know.
-                f"--requestheader-client-ca-file={self._pki('front-proxy-ca.crt')}",
-                "--requestheader-allowed-names=front-proxy-client",
-                "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={self._pki('front-proxy-client.crt')}",
-                f"--proxy-client-key-file={self._pki('front-proxy-client.key')}",
-                "--enable-aggregator-routing=true",
                 "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,"
                 "DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

@@ -28,14 +28,12 @@ import yaml
 from pulumi import automation as auto
 
 from hardened_k8s.mock_engine import run_program, stack_names
-from hardened_k8s.quantities import parse_quantity
 from hardened_k8s.render import manifests
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from hardened_k8s_rules.policy import RULES
 
 from ..image.stack_images import Image
 from . import matrix, node, variants
-from .autoscale import CPUSample, LoadRounds, memory_mib
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
 from .local import LocalCluster
@@ -66,8 +64,7 @@ class Deployed:
     refs: dict[str, str]
     rendered: list[dict[str, Any]]
     kube: Kube
-    timings: dict[str, Any] = field(default_factory=dict)
-    """Seconds each step took, and the figures the real node's tests measured."""
+    timings: dict[str, float] = field(default_factory=dict)
     up_result: auto.UpResult | None = None
 
     @property
@@ -205,15 +202,10 @@ def test_each_workload_has_its_replicas_available(deployed: Deployed) -> None:
         name = obj["metadata"]["name"]
         [container] = live["spec"]["template"]["spec"]["containers"]
         assert container["image"] == deployed.refs[name], f"Deployment/{name} runs {container['image']}"
-
-        def available(obj: dict[str, Any] = obj) -> bool:
-            live = deployed.live(obj) or {}
-            wanted = max(1, live.get("spec", {}).get("replicas", 1))
-            return bool(live.get("status", {}).get("availableReplicas", 0) >= wanted)
-
-        # On the real node the HPA acts on real metrics: it may have just added a pod that is
-        # still starting (within the API's 60 s startup allowance).
-        _wait(f"Deployment/{name} with its replicas available", available, 180)
+        status = live.get("status", {})
+        assert status.get("availableReplicas", 0) >= max(1, live["spec"].get("replicas", 1)), (
+            f"Deployment/{obj['metadata']['name']}: {status}"
+        )
     for obj in deployed.rendered_of("StatefulSet"):
         live = deployed.live(obj)
         assert live is not None
@@ -257,13 +249,8 @@ def test_kubelet_runs_every_pod_by_digest_under_its_probes(deployed: Deployed) -
     workloads = deployed.rendered_of("Deployment") + deployed.rendered_of("StatefulSet")
     for workload in workloads:
         name = workload["metadata"]["name"]
-
-        def all_ready(name: str = name) -> list[dict[str, Any]]:
-            pods = _pods(deployed, name)
-            return pods if pods and all(_ready(p) for p in pods) else []
-
-        # A pod the HPA just added is given the time its startup probe allows.
-        pods = _wait(f"{name}: every pod Ready", all_ready, 180)
+        pods = _pods(deployed, name)
+        assert pods, f"{name}: no pod"
         rendered = workload["spec"]["template"]["spec"]["containers"][0]
         for pod in pods:
             assert pod["spec"]["nodeName"] == node.NODE_NAME, pod["spec"].get("nodeName")
@@ -291,32 +278,6 @@ def _timestamp(value: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-@real_node
-def test_metrics_api_reports_every_pod_of_the_stack(deployed: Deployed) -> None:
-    """What ``kubectl top pods`` reads: metrics-server's aggregated API, from kubelet's
-    ``/metrics/resource`` on the real node, for each running pod of the stack."""
-    path = f"/apis/metrics.k8s.io/v1beta1/namespaces/{deployed.namespace}/pods"
-    names = {p["metadata"]["name"] for p in deployed.kube.list("v1", "Pod", deployed.namespace)}
-
-    def reported() -> dict[str, dict[str, Any]]:
-        items = deployed.kube.cluster.api("GET", path)["items"]
-        found = {m["metadata"]["name"]: m for m in items}
-        return found if names <= set(found) else {}
-
-    # A pod's CPU rate needs two scrapes after it started (the metric resolution apart).
-    metrics = _wait(f"pod metrics for {sorted(names)}", reported, 90)
-    for name in names:
-        [container] = metrics[name]["containers"]
-        usage = container["usage"]
-        assert parse_quantity(usage["memory"]) > 1 << 20, f"{name}: memory {usage['memory']}"
-        assert parse_quantity(usage["cpu"]) > 0, f"{name}: cpu {usage['cpu']}"
-        deployed.timings[f"idle working set MiB: {container['name']}"] = round(
-            float(parse_quantity(usage["memory"])) / 2**20, 1
-        )
-    node_metrics = deployed.kube.cluster.api("GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{node.NODE_NAME}")
-    assert parse_quantity(node_metrics["usage"]["cpu"]) > 0, node_metrics
 
 
 @real_node
@@ -1040,14 +1001,10 @@ def test_what_hardening_costs_under_the_same_load(deployed: Deployed, cluster: L
             api_pod = next(
                 p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/name") == api and _ready(p)
             )
-            # The oldest client pod: if its HPA scales in meanwhile, the newest go first.
-            client_pod = min(
-                (
-                    p
-                    for p in pods
-                    if p["metadata"]["labels"].get("app.kubernetes.io/name") == client and _ready(p)
-                ),
-                key=lambda p: str(p["metadata"]["creationTimestamp"]),
+            client_pod = next(
+                p
+                for p in pods
+                if p["metadata"]["labels"].get("app.kubernetes.io/name") == client and _ready(p)
             )
             container = api_pod["spec"]["containers"][0]
             strip = COST_VARIANTS.get(name, frozenset())
@@ -1151,170 +1108,6 @@ def test_memory_limit_change_is_one_rolling_update(deployed: Deployed) -> None:
     assert sorted(rs["spec"]["replicas"] for rs in replica_sets) == [0, after["spec"]["replicas"]]
     status = after["status"]
     assert status.get("updatedReplicas") == status.get("replicas") == status.get("availableReplicas"), status
-
-
-HPA_WINDOW = 60
-"""The scale-down stabilization window the HPA test sets through the stack's config. The
-committed stacks keep the library's 300 s (slow on purpose: the unit tier holds every committed
-stack to it), which would add four minutes of waiting to the tier."""
-
-
-def _hpa(deployed: Deployed, name: str) -> dict[str, Any]:
-    hpa = deployed.kube.get("autoscaling/v2", "HorizontalPodAutoscaler", name, deployed.namespace)
-    assert hpa is not None, f"HorizontalPodAutoscaler/{name} is gone"
-    return hpa
-
-
-@real_node
-def test_hpa_scales_the_api_out_under_load_and_back_in(deployed: Deployed) -> None:
-    """Bounded load through the API's Service makes its HPA scale out within its behaviour; the
-    new pod becomes Ready and serves; once the load stops the HPA scales in after its window.
-    A light stream of requests runs throughout, and no request of the load or the stream fails."""
-    services = deployed.project.config("services")
-    database = deployed.project.config("database")["name"]
-    api = next(n for n, s in services.items() if s.get("egressTo") == [database])
-    client = next(n for n, s in services.items() if api in s.get("egressTo", []))
-    key = f"services.{api}.autoscaling.scaleDownStabilizationSeconds"
-    deployed.project.set(key, str(HPA_WINDOW), path=True)
-    started = time.monotonic()
-    deployed.stack.up(
-        policy_packs=[str(POLICY_PACK)], policy_pack_configs=[str(deployed.project.policy_config())]
-    )
-    deployed.timed("up (HPA window)", started)
-
-    # The behaviour as the API server holds it, not as the test assumes it.
-    spec = _hpa(deployed, api)["spec"]
-    low, high = spec["minReplicas"], spec["maxReplicas"]
-    assert high > low, f"HorizontalPodAutoscaler/{api}: {low}..{high} leaves nothing to scale"
-    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in spec["metrics"]}
-    scale_up, scale_down = spec["behavior"]["scaleUp"], spec["behavior"]["scaleDown"]
-    window = scale_down["stabilizationWindowSeconds"]
-    assert window == HPA_WINDOW, scale_down
-
-    def at_floor(name: str) -> bool:
-        hpa = _hpa(deployed, name)
-        status, floor = hpa.get("status", {}), hpa["spec"]["minReplicas"]
-        pods = _pods(deployed, name)
-        return bool(
-            status.get("currentReplicas") == status.get("desiredReplicas") == floor
-            and len(pods) == floor
-            and all(_ready(p) for p in pods)
-        )
-
-    # Start from the floor: earlier tests' traffic may have scaled it out already.
-    _wait(f"HorizontalPodAutoscaler/{api} at its {low} replicas", lambda: at_floor(api), window + 180)
-    first = {p["metadata"]["name"]: p for p in _pods(deployed, api)}
-    # The requests come from inside the client's pod, so that pod must outlive the test: with
-    # its own HPA at the floor none of its pods is removed, and of pods added later the
-    # ReplicaSet removes the newest first.
-    client_window = _hpa(deployed, client)["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
-    _wait(f"HorizontalPodAutoscaler/{client} at its floor", lambda: at_floor(client), client_window + 180)
-    oldest: dict[str, Any] = min(
-        _pods(deployed, client), key=lambda p: str(p["metadata"]["creationTimestamp"])
-    )
-    net = pod_net(oldest)
-    service = deployed.kube.get("v1", "Service", api, deployed.namespace)
-    assert service is not None
-    url = f"http://{service['spec']['clusterIP']}:{services[api]['port']}"
-    clock = time.time() - time.monotonic()  # monotonic -> wall clock, for the API's timestamps
-    timeline: dict[str, float] = {}
-    idle, idle_at = {n: CPUSample.read(p) for n, p in first.items()}, time.monotonic()
-    stream = RequestStream(
-        net, f"{url}/products?limit=1", seconds=900, stop_file=str(deployed.project.workdir / "hpa.stop"),
-        interval=0.25,
-    )  # fmt: skip
-    try:
-        time.sleep(10)
-        light = {n: CPUSample.read(p).since(idle[n], time.monotonic() - idle_at) for n, p in first.items()}
-        load = LoadRounds(net, url, requests=1500, concurrency=8, deadline=120, max_rounds=60).start()
-
-        def since_load(moment: float) -> float:
-            return round(moment - load.started, 1)
-
-        try:
-            loaded, loaded_at = {n: CPUSample.read(p) for n, p in first.items()}, time.monotonic()
-
-            def scaled_out() -> bool:
-                return bool(_hpa(deployed, api).get("status", {}).get("desiredReplicas", low) > low)
-
-            _wait(f"HorizontalPodAutoscaler/{api} deciding to scale out", scaled_out, 180)
-            status = _hpa(deployed, api)["status"]
-            timeline["first scale decision"] = since_load(_timestamp(status["lastScaleTime"]) - clock)
-            desired = status["desiredReplicas"]
-            # Within its behaviour: one step adds at most the larger of its policies (+100 %,
-            # +2 pods) and never passes maxReplicas.
-            step = max(low * 2, low + 2) if scale_up.get("selectPolicy", "Max") == "Max" else low + 1
-            assert low < desired <= min(high, step), f"{low} -> {desired} under {scale_up}"
-            alone = time.monotonic() - loaded_at
-            first_alone = {n: CPUSample.read(p).since(loaded[n], alone) for n, p in first.items()}
-
-            def added_ready() -> list[dict[str, Any]]:
-                pods = [p for p in _pods(deployed, api) if p["metadata"]["name"] not in first and _ready(p)]
-                return pods if len(pods) >= desired - low else []
-
-            added = _wait("the added pods Ready", added_ready, 180)
-            timeline["added pods Ready"] = since_load(time.monotonic())
-            ips = {p["status"]["podIP"] for p in added}
-            _wait(
-                "the added pods in the Service's endpoints", lambda: ips <= set(_endpoints(deployed, api)), 60
-            )
-            timeline["added pods in the endpoints"] = since_load(time.monotonic())
-            # Serving: the added pods' own CPU time grows under the next rounds' connections.
-            before = {p["metadata"]["name"]: CPUSample.read(p) for p in added}
-            measured_at, rounds = time.monotonic(), len(load.reports)
-            _wait("two more load rounds", lambda: len(load.reports) >= rounds + 2 or load.failures, 120)
-            seconds = time.monotonic() - measured_at
-            everyone = {p["metadata"]["name"]: p for p in _pods(deployed, api)}
-            served = {n: CPUSample.read(everyone[n]).since(s, seconds) for n, s in before.items()}
-            for name, figures in served.items():
-                assert figures["millicores"] >= 20, f"{name} takes no traffic: {figures}"
-            timeline["added pods serving"] = since_load(time.monotonic())
-            memory = {n: memory_mib(p) for n, p in everyone.items()}
-            # Saturated at its CPU limit, no container was killed (OOM) or restarted (liveness).
-            for pod in _pods(deployed, api):
-                [container] = pod["status"]["containerStatuses"]
-                assert container["restartCount"] == 0, f"{pod['metadata']['name']}: {container}"
-        finally:
-            reports = load.stop()
-        stopped = load.ended
-        timeline["load stopped"] = since_load(stopped)
-        assert not load.failures, load.failures
-        assert load.errors() == {}, f"requests failed under load: {load.errors()}"
-        assert load.completed() >= 1500, f"{load.completed()} requests completed"
-
-        def scaled_in() -> bool:
-            status = _hpa(deployed, api).get("status", {})
-            return bool(status.get("desiredReplicas") == low and len(_pods(deployed, api)) == low)
-
-        _wait(f"HorizontalPodAutoscaler/{api} scaling back in", scaled_in, window + 240)
-        scaled_in_at = _timestamp(_hpa(deployed, api)["status"]["lastScaleTime"]) - clock
-        timeline["scale-in"] = since_load(scaled_in_at)
-        time.sleep(5)  # the stream goes on past the removed pod's endpoints and preStop
-    finally:
-        outcomes = stream.finish()
-    assert set(outcomes) == {"200"}, f"requests failed while the HPA scaled: {outcomes}"
-    # Not before the window: the recommendations under load were the larger count.
-    assert scaled_in_at - stopped >= window - 5, f"scaled in {scaled_in_at - stopped:.0f}s after the load"
-
-    throughput = [r["throughput_per_s"] for r in reports]
-    deployed.timings.update(
-        {f"hpa: {what} (s after load start)": seconds for what, seconds in timeline.items()}
-        | {
-            "hpa: scale-in after load stopped (s)": round(scaled_in_at - stopped, 1),
-            "hpa: replicas": f"{low} -> {desired} -> {low}",
-            "hpa: targets (% of requests)": targets,
-            "hpa: scale-down window (s)": window,
-            "hpa: load rounds": len(reports),
-            "hpa: requests under load": load.completed(),
-            "hpa: load req/s, first and last round": [throughput[0], throughput[-1]],
-            "hpa: stream requests": sum(outcomes.values()),
-            "hpa: first pod, light stream only (4 req/s)": light,
-            "hpa: first pod under load, alone": first_alone,
-            "hpa: added pods serving": served,
-            "hpa: memory MiB under load": memory,
-            "hpa: loadavg": Path("/proc/loadavg").read_text().split()[:3],
-        }
-    )
 
 
 UNHARDENED = """
