@@ -36,6 +36,7 @@ from ..image.stack_images import Image
 from . import matrix, node, variants
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
+from .kube import wait_until as _wait
 from .local import LocalCluster
 from .mcp_client import Endpoint, RotatingTokenClient, call_tools
 from .podnet import PodNet, RequestStream, pod_net
@@ -232,16 +233,6 @@ def _pods(deployed: Deployed, workload: str) -> list[dict[str, Any]]:
 
 def _ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-
-
-def _wait(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
 
 
 @real_node

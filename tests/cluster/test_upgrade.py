@@ -34,6 +34,7 @@ from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from ..image.stack_images import Image
 from .deploy import node_image_refs
 from .kube import Kube
+from .kube import wait_until as _wait
 from .local import LocalCluster, toolchain_dir
 from .pulumi_cli import POLICY_PACK, ROOT, ProjectStack, PulumiEnv, pulumi_env
 from .test_stacks import REAL_NODE_STACK
@@ -146,16 +147,6 @@ def _psql(kube: Kube, database: dict[str, Any], password: str, sql: str, *, chec
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _wait(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
-
-
 @dataclass
 class Upgrade:
     """The dev stack deployed by :data:`PREVIOUS`, and the project copy that deploys it now."""
@@ -214,6 +205,7 @@ def test_upgrade_from_the_previous_commit_replaces_nothing_that_holds_data(
             == "products"
         ),
         180,
+        interval=1,
     )
     sku = f"upgrade-{int(time.time() * 1000)}"
     _psql(
@@ -280,5 +272,6 @@ def test_upgrade_from_the_previous_commit_replaces_nothing_that_holds_data(
             == "11"
         ),
         240,
+        interval=1,
     )
     print(f"rows read back {time.monotonic() - started:.0f}s after up")
