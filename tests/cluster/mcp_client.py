@@ -126,10 +126,11 @@ async def _call_once(endpoint: Endpoint, token: str, tool: str, args: dict[str, 
 class RotatingTokenClient:
     """An MCP client during a token rotation, as docs/rotating-secrets.md prescribes.
 
-    It holds two tokens, the one it uses first and the other (the old or the new): the MCP
-    server has no grace period, and while the kubelet updates each replica's token file at its
-    own time, one replica accepts only the old token and another only the new. On a 401 the
-    client retries once with the other token and keeps using the one that worked.
+    It holds two tokens, the one it uses first and the other (the old or the new). While the
+    kubelet updates each replica's token file at its own time, a replica not yet updated
+    accepts only the old token, one updated accepts both for the server's grace period, then
+    only the new. On a 401 the client retries once with the other token and keeps using the
+    one that worked.
     """
 
     def __init__(self, endpoint: Endpoint, token: str) -> None:

@@ -703,14 +703,38 @@ def _templates(deployed: Deployed) -> dict[str, str]:
     return templates
 
 
+def _scale(deployed: Deployed, workload: str, replicas: int) -> None:
+    """Set a Deployment's replicas through its scale subresource, as ``kubectl scale`` and an
+    HPA do: no pod template change, no Pulumi state change. An HPA that cannot read metrics
+    (no metrics API) leaves a count within its bounds as it is."""
+    path = deployed.kube.path("apps/v1", "Deployment", deployed.namespace, workload) + "/scale"
+    deployed.kube.cluster.api(
+        "PATCH", path, {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json"
+    )
+    _wait(
+        f"{workload} has {replicas} ready pods behind its Service",
+        lambda: (
+            len([p for p in _pods(deployed, workload) if _ready(p)]) == replicas
+            and len(_endpoints(deployed, workload)) == replicas
+        ),
+        180,
+    )
+
+
 @real_node
 def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: Endpoint) -> None:
     """``pulumi config set --secret`` of both secrets and ``pulumi up`` while requests flow: the
     Secrets change in place, no pod restarts, no request fails, and PostgreSQL refuses the old
-    password and the MCP server the old token once the kubelet has updated the files."""
+    password and the MCP server the old token once the kubelet has updated the files and the
+    token's grace is over.
+
+    The MCP server runs two replicas, as prod does, so the Ingress spreads the calls over
+    replicas whose token files the kubelet updates at different times."""
     services = deployed.project.config("services")
     [mcp_name] = [n for n, s in services.items() if "expose" in s]
     [api] = services[mcp_name]["egressTo"]
+    mcp_replicas = len(_pods(deployed, mcp_name))
+    _scale(deployed, mcp_name, 2)
     old_password, old_token = deployed.password, deployed.secrets["authToken"]
     new_password, new_token = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
     _wait_ingress_serves(mcp, old_token)
@@ -768,10 +792,13 @@ def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: E
         password_refused = time.monotonic() - applied
         assert _password_accepted(deployed, new_password), "the new password does not work"
         mcp_pods = len(_pods(deployed, mcp_name))
+        assert mcp_pods == 2, f"{mcp_pods} MCP server pods during the rotation"
+        # Each replica accepts the old token for AUTH_TOKEN_GRACE_SECONDS (120 s) after its file
+        # changed, so every replica refuses it only after the last update plus that grace.
         _wait(
             "every MCP server pod refuses the old token",
             lambda: len(_token_refused_by(deployed, old_token)) == mcp_pods,
-            180,
+            300,
         )
         token_refused = time.monotonic() - applied
         assert not _token_refused_by(deployed, new_token), "a pod refuses the new token"
@@ -791,11 +818,15 @@ def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: E
         stop.set()
         outcomes = stream.finish()
         mcp_thread.join(timeout=120)
+    pods_after = _pod_lives(deployed)
+    replicas_after = {n: len(_pods(deployed, n)) for n in templates}
+    _scale(deployed, mcp_name, mcp_replicas)
     deployed.password = new_password
     deployed.secrets = {**deployed.secrets, "databasePassword": new_password, "authToken": new_token}
     deployed.timings["rotation: requests to the API"] = sum(outcomes.values())
     deployed.timings["rotation: MCP tool calls"] = sum(mcp_outcomes.values())
     deployed.timings["rotation: MCP calls retried with the other token"] = client.retried
+    deployed.timings["rotation: MCP server replicas"] = replicas_before[mcp_name]
     deployed.timings["rotation: seconds after up until the old password is refused"] = round(
         password_refused, 1
     )
@@ -812,12 +843,11 @@ def test_rotating_both_secrets_under_a_request_stream(deployed: Deployed, mcp: E
     }
     assert {n: uids.get(n) for n in secret_uids} == secret_uids, "a Secret was replaced"
     assert _templates(deployed) == templates, "a workload rolled out"
-    pods_after = _pod_lives(deployed)
     for uid, (workload, name, restarts) in pods_before.items():
         if uid in pods_after:
             assert pods_after[uid][2] == restarts, f"{name} restarted"
         else:
-            assert len(_pods(deployed, workload)) < replicas_before[workload], f"{name} was replaced"
+            assert replicas_after[workload] < replicas_before[workload], f"{name} was replaced"
 
 
 @pytest.mark.parametrize("kind", ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"])

@@ -7,7 +7,8 @@ also requires the store API to answer.
 
 Every other request must carry ``Authorization: Bearer <token>`` (401 otherwise), the token
 read from the file named by ``AUTH_TOKEN_FILE`` (or ``AUTH_TOKEN`` locally); the server
-refuses to start without one. DNS-rebinding protection is always on: the
+refuses to start without one. When the file changes, the previous token is still accepted for
+``AUTH_TOKEN_GRACE_SECONDS`` (default 120). DNS-rebinding protection is always on: the
 ``Host`` header must be one of ``ALLOWED_HOSTS`` (comma-separated, ``host`` or ``host:port``
 or ``host:*``) or a loopback name.
 
@@ -51,6 +52,13 @@ READY_TIMEOUT = 1.5
 TOKEN_RECHECK_SECONDS = 1.0
 """Most seconds a matching token is accepted without reading the token file again: how long
 the old token outlives the kubelet's update of the file (a read costs microseconds)."""
+
+TOKEN_GRACE_SECONDS = 120.0
+"""Default seconds the previous token is still accepted after the token file changed
+(``AUTH_TOKEN_GRACE_SECONDS``). The kubelet rewrites each replica's file at its own pod sync,
+up to its sync period (1 min by default) plus its Secret cache apart: without a grace a
+client's old token is refused by the replicas already updated while its new one is refused
+by the others. 120 s covers that window; 0 refuses the old token as soon as the file changes."""
 
 KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle pooled connection is kept: below uvicorn's keep-alive timeout (5 s) on the
@@ -260,8 +268,11 @@ class BearerAuth:
     The token is read again with ``reload()`` (the mounted Secret file) before refusing one
     that does not match, and at most ``recheck_seconds`` after the last read otherwise: a
     rotated ``authToken`` is accepted as soon as the kubelet has updated the file, without a
-    restart, and the old one is refused within ``recheck_seconds`` of that, even by a server
-    that no client has yet shown the new token.
+    restart. The token it replaced is still accepted for ``grace_seconds`` after the server
+    saw the change, then refused, even by a server that no client has shown the new token:
+    during a rotation every replica accepts the old token (those not yet updated, and those
+    updated within the grace), so a client that retries a 401 once with the other token is
+    served by any replica.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs every request through a
     task group and memory streams, a cost paid by each tool call for one header comparison.
@@ -273,11 +284,15 @@ class BearerAuth:
         token: str,
         reload: Callable[[], str] | None = None,
         recheck_seconds: float = TOKEN_RECHECK_SECONDS,
+        grace_seconds: float = TOKEN_GRACE_SECONDS,
     ) -> None:
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self._previous = b""
+        self._previous_until = 0.0
         self._reload = reload
         self._recheck_seconds = recheck_seconds
+        self._grace_seconds = grace_seconds
         self._read_at = time.monotonic()
 
     def _read(self) -> None:
@@ -287,18 +302,25 @@ class BearerAuth:
         except OSError:
             return  # an unreadable file keeps the last token
         self._read_at = time.monotonic()
-        if token:
-            self._expected = f"Bearer {token}".encode()
+        expected = f"Bearer {token}".encode()
+        if token and expected != self._expected:
+            self._previous, self._expected = self._expected, expected
+            self._previous_until = self._read_at + self._grace_seconds
+
+    def _accepts(self, given: bytes) -> bool:
+        if hmac.compare_digest(given, self._expected):
+            return True
+        return time.monotonic() < self._previous_until and hmac.compare_digest(given, self._previous)
 
     def _matches(self, given: bytes) -> bool:
         if self._reload is not None and time.monotonic() - self._read_at >= self._recheck_seconds:
             self._read()
-        if hmac.compare_digest(given, self._expected):
+        if self._accepts(given):
             return True
         if self._reload is None:
             return False
         self._read()
-        return hmac.compare_digest(given, self._expected)
+        return self._accepts(given)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in PROBE_PATHS:
@@ -333,7 +355,26 @@ def auth_token() -> str:
     return os.environ.get("AUTH_TOKEN", "").strip()
 
 
+def token_grace_seconds() -> float:
+    """``AUTH_TOKEN_GRACE_SECONDS``: a number of seconds from 0 to 3600, default
+    :data:`TOKEN_GRACE_SECONDS`; anything else stops the server with the fix."""
+    raw = os.environ.get("AUTH_TOKEN_GRACE_SECONDS", "").strip()
+    if not raw:
+        return TOKEN_GRACE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:  # also refuses nan
+        raise SystemExit(
+            f"AUTH_TOKEN_GRACE_SECONDS is {raw}: use a number of seconds from 0 to 3600 "
+            f"(default {TOKEN_GRACE_SECONDS:g}; 0 refuses the old token as soon as the file changes)"
+        )
+    return seconds
+
+
 def create_app() -> Starlette:
+    grace_seconds = token_grace_seconds()
     token = auth_token()
     if not token:
         raise SystemExit(
@@ -347,7 +388,7 @@ def create_app() -> Starlette:
         transport_security=transport_security(),
         host=os.environ.get("HOST", "0.0.0.0"),  # a container listens on all interfaces
     )
-    app.add_middleware(BearerAuth, token=token, reload=auth_token)
+    app.add_middleware(BearerAuth, token=token, reload=auth_token, grace_seconds=grace_seconds)
     serve_mcp = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
