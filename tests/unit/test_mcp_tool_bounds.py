@@ -20,7 +20,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from .test_store_api import closed_port, store_api
+from .test_store_api import offline_settings, store_api
 
 MCP_SERVER = Path(__file__).resolve().parents[2] / "services" / "mcp-server"
 INT4_MAX, INT8_MAX = 2**31 - 1, 2**63 - 1
@@ -45,24 +45,12 @@ class Recorder:
         await self.app(scope, receive, send)
 
 
-def store_settings() -> Any:
-    return store_api("settings").Settings(
-        database_url=f"postgresql://store:pw@127.0.0.1:{closed_port()}/store_db",
-        host="127.0.0.1",
-        port=8000,
-        pool_max_size=2,
-        connect_timeout=0.3,
-        command_timeout=1.0,
-        migration_timeout=1.0,
-    )
-
-
 @asynccontextmanager
 async def tools() -> AsyncIterator[tuple[Any, Recorder]]:
     """An MCP SDK client of the MCP server, in front of the store API app."""
     from mcp import Client
 
-    api = store_api("app").create_app(store_settings())
+    api = store_api("app").create_app(offline_settings())
     recorder = Recorder(api)
     server = mcp_server()
     store = server.StoreClient("http://store-api", transport=httpx2.ASGITransport(app=recorder))
@@ -136,7 +124,7 @@ def test_every_numeric_tool_argument_is_bounded_like_the_store_api(
 def _store_bounds() -> dict[tuple[str, str], dict[str, Any]]:
     """The store API's bounds of each numeric input from its OpenAPI document, keyed the way
     the tools name them: (tool, argument)."""
-    spec = store_api("app").create_app(store_settings()).openapi()
+    spec = store_api("app").create_app(offline_settings()).openapi()
     paths, schemas = spec["paths"], spec["components"]["schemas"]
 
     def parameter(path: str, method: str, name: str) -> dict[str, Any]:

@@ -38,10 +38,10 @@ def closed_port() -> int:
     return port
 
 
-@asynccontextmanager
-async def client(**overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
-    settings_module = store_api("settings")
-    settings = settings_module.Settings(
+def offline_settings(**overrides: Any) -> Any:
+    """The store API's settings for a database on a loopback port nothing listens on, with
+    short timeouts; ``overrides`` replace any field."""
+    return store_api("settings").Settings(
         **{
             "database_url": f"postgresql://store:pw@127.0.0.1:{closed_port()}/store_db",
             "host": "127.0.0.1",
@@ -53,6 +53,11 @@ async def client(**overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
             **overrides,
         }
     )
+
+
+@asynccontextmanager
+async def client(**overrides: Any) -> AsyncIterator[httpx2.AsyncClient]:
+    settings = offline_settings(**overrides)
     app = store_api("app").create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app)
@@ -136,18 +141,10 @@ def test_an_unreachable_database_gets_503_with_retry_after() -> None:
 
 
 def test_each_new_connection_reads_the_url_file_again(tmp_path: Path) -> None:
-    settings_module = store_api("settings")
     url_file = tmp_path / "DATABASE_URL"
     url_file.write_text("postgresql://store:old@db:5432/store_db\n")
-    settings = settings_module.Settings(
-        database_url="postgresql://store:old@db:5432/store_db",
-        host="127.0.0.1",
-        port=8000,
-        pool_max_size=2,
-        connect_timeout=0.3,
-        command_timeout=1.0,
-        migration_timeout=1.0,
-        database_url_file=str(url_file),
+    settings = offline_settings(
+        database_url="postgresql://store:old@db:5432/store_db", database_url_file=str(url_file)
     )
     url_file.write_text("postgresql://store:new@db:5432/store_db\n")
     assert settings.current_database_url() == "postgresql://store:new@db:5432/store_db"
