@@ -8,12 +8,14 @@ new products, and stock adjustments on a shared set of products made before the 
 Requests go round-robin over every ``--store-url`` given, so several API replicas behind one
 PostgreSQL can be driven at once. With ``--mcp-url`` the same kind of mix goes through the
 MCP server instead, with the real ``mcp`` SDK client over streamable HTTP and a bearer token,
-one session per concurrent worker.
+one session per concurrent worker; without ``--store-url`` the shared products are made (and
+read back) with the MCP tools as well.
 
 Reported: throughput, latency p50/p95/p99 (overall and per operation), errors by kind. A
 409 refusal of a stock adjustment is the API doing its job, not an error: it is counted as
-``refused`` and kept with its detail, as are the accepted deltas per product, so a caller can
-check that the final stock equals the initial stock plus the accepted deltas.
+``refused`` and kept with its detail, as are the accepted deltas per product. After the timed
+run each shared product is read back, and the report says whether its final stock equals the
+initial stock plus the accepted deltas (the command exits 1 if not, as on any error).
 
 Traffic goes only to loopback: any other address is refused, except one in the pod network
 (10.244.0.0/16) when ``--allow-pod-network`` is given. A URL's host name other than
