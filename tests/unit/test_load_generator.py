@@ -640,6 +640,7 @@ def test_mcp_tool_calls_through_a_mapped_tls_name_keep_stock_correct(
     summary = report.summary()
     assert not report.errors and summary["completed"] == 80, summary
     (pid,) = report.products
+    # With seed 5 the 41 deltas add up to -19: some are refused in any order they land in.
     assert report.refusals, "adjustments draining 5 units must be refused at some point"
     for product, status, detail in report.refusals:
         assert status == 409 and "409" in detail and f"product {product}" in detail, detail
