@@ -33,7 +33,7 @@ from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from hardened_k8s_rules.policy import RULES
 
 from ..image.stack_images import Image
-from . import matrix, node, variants
+from . import ingress_load, matrix, node, variants
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
 from .kube import wait_until as _wait
@@ -589,6 +589,62 @@ def test_without_the_token_401_and_plain_http_gets_no_data(deployed: Deployed, m
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+INGRESS_LOAD = ROOT / "build" / "ingress-load.json"
+"""The summary of ``bench/load.py`` through the Ingress, with the command that produced it."""
+INGRESS_LOAD_OPTIONS: dict[str, Any] = {
+    "requests": 1_000,
+    "concurrency": 8,
+    "deadline": 180,
+    "products": 2,
+    "initial_stock": 10,
+    "deltas": "-4..3",
+    "seed": 20,
+}
+"""The default mix (reads, pages, creates, adjustments) with its adjustments on two products of
+10 units, deltas -4..3: with seed 20 each product's deltas add up to less than -10 (-29 and
+-46), so some are refused whatever order they reach the database in, and positive ones are
+always accepted."""
+
+
+@real_node
+def test_bounded_load_through_the_ingress_keeps_stock_correct(
+    deployed: Deployed, mcp: Endpoint, tmp_path: Path
+) -> None:
+    token = deployed.secrets["authToken"]
+    _wait_ingress_serves(mcp, token)
+    summary, command = ingress_load.run(mcp, token, tmp_path, timeout=300, **INGRESS_LOAD_OPTIONS)
+    INGRESS_LOAD.parent.mkdir(exist_ok=True)
+    INGRESS_LOAD.write_text(json.dumps({"command": command, "summary": summary}, indent=2) + "\n")
+    requests = INGRESS_LOAD_OPTIONS["requests"]
+    assert summary["errors"] == {}, summary
+    assert summary["completed"] == requests, summary
+    assert set(summary["by_operation"]) == {"get", "list", "create", "adjust"}, summary["by_operation"]
+    stock = summary["stock"]
+    assert stock["consistent"] is True and summary["exit_code"] == 0, stock
+    adjustments = summary["by_operation"]["adjust"]["count"]
+    assert 0 < summary["refused"] < adjustments, f"expected accepted and refused adjustments: {summary}"
+    assert len(summary["refusals"]) == summary["refused"]
+    for refusal in summary["refusals"]:
+        assert refusal["status"] == 409, refusal
+        # The store API's 409, carried through the MCP server as the tool's error.
+        assert "409" in refusal["detail"] and f"product {refusal['product_id']}" in refusal["detail"], refusal
+    # PostgreSQL holds what the generator read back through the Ingress.
+    ids = sorted(int(pid) for pid in stock["products"])
+    rows = _psql(
+        deployed, f"SELECT id, quantity FROM products WHERE id IN ({','.join(map(str, ids))}) ORDER BY id"
+    )
+    quantities = {int(i): int(q) for i, q in (row.split("|") for row in rows.splitlines())}
+    for pid in ids:
+        expected = stock["initial"] + stock["products"][str(pid)]["accepted_delta"]
+        assert quantities[pid] == expected == stock["products"][str(pid)]["final"], (pid, quantities, stock)
+        assert quantities[pid] >= 0, quantities
+    latency = summary["latency_ms"]
+    deployed.timings["mcp load through the ingress: requests/s"] = summary["throughput_per_s"]
+    for q in ("p50", "p95", "p99"):
+        deployed.timings[f"mcp load through the ingress: {q} ms"] = latency[q]
+    deployed.timings["mcp load through the ingress: load average"] = float(summary["loadavg"].split()[0])
 
 
 def _endpoints(deployed: Deployed, service: str) -> list[str]:
