@@ -3,6 +3,13 @@
 Bounded three ways: a fixed number of requests, a fixed concurrency, and a deadline after
 which whatever is still in flight is cancelled and counted. It always stops by itself.
 
+Closed loop by default: each of the concurrent workers sends its next request as soon as the
+last one is answered, so the run goes as fast as the system answers (saturation). With
+``--rate R`` it is open loop: requests start at a mean rate of R per second, with exponential
+gaps between them as independent clients make them (the schedule is fixed by ``--seed``), and
+``--concurrency`` only caps how many are in flight. A request that cannot start on time
+because that many are still in flight starts late, and the report says how late.
+
 The mix is what the stack serves: reads of one product and of a page of products, creates of
 new products, and stock adjustments on a shared set of products made before the timed run.
 Requests go round-robin over every ``--store-url`` given, so several API replicas behind one
@@ -17,19 +24,22 @@ Reported: throughput, latency p50/p95/p99 (overall and per operation), errors by
 run each shared product is read back, and the report says whether its final stock equals the
 initial stock plus the accepted deltas (the command exits 1 if not, as on any error).
 
-Traffic goes only to loopback: any other address is refused, except one in the pod network
-(10.244.0.0/16) when ``--allow-pod-network`` is given. A URL's host name other than
-``localhost`` is never looked up: it is refused unless ``--connect-to HOST:PORT:ADDR:PORT2``
-(curl's option of that name) sends its connections to ADDR:PORT2, an address that must pass
-the same rule. The name is then what the server sees: the ``Host`` header, and for https the
-TLS server name (SNI) and the name the certificate must carry. That is how an Ingress is
-reached: its controller on loopback, its host name in the URL, its certificate verified
-against ``--ca-file`` (the CA that signed it; otherwise the system's). Certificates are
-always verified.
+Traffic goes only to loopback: any other address is refused, except one in the local
+cluster's pod network (10.244.0.0/16) or Service network (10.96.0.0/16, whose ClusterIPs
+kube-proxy sends on to pods) when ``--allow-pod-network`` is given. A URL's host name other
+than ``localhost`` is never looked up: it is refused unless ``--connect-to
+HOST:PORT:ADDR:PORT2`` (curl's option of that name) sends its connections to ADDR:PORT2, an
+address that must pass the same rule. The name is then what the server sees: the ``Host``
+header, and for https the TLS server name (SNI) and the name the certificate must carry. That
+is how an Ingress is reached: its controller on loopback, its host name in the URL, its
+certificate verified against ``--ca-file`` (the CA that signed it; otherwise the system's).
+Certificates are always verified.
 
 Examples::
 
     venv/bin/python bench/load.py --store-url http://127.0.0.1:8000 --requests 5000 --concurrency 16
+    venv/bin/python bench/load.py --store-url http://127.0.0.1:8000 --rate 100 --requests 3000 \
+        --concurrency 32 --deadline 60
     venv/bin/python bench/load.py --store-url http://127.0.0.1:8001 --store-url http://127.0.0.1:8002 \\
         --mix adjust=1 --products 1 --initial-stock 50 --requests 2000 --concurrency 32
     venv/bin/python bench/load.py --mcp-url http://127.0.0.1:8080/mcp --token-file TOKEN \\
@@ -68,6 +78,9 @@ import httpx2
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 """The pod network a real node's CNI hands out; reachable only with ``--allow-pod-network``."""
+SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/16")
+"""The local cluster's Service ClusterIPs (kube-proxy forwards them to pods in
+:data:`POD_NETWORK`); reachable only with ``--allow-pod-network``."""
 
 OPERATIONS = ("get", "list", "create", "adjust")
 DEFAULT_MIX = {"get": 70, "list": 10, "create": 5, "adjust": 15}
@@ -76,6 +89,7 @@ DEFAULT_MIX = {"get": 70, "list": 10, "create": 5, "adjust": 15}
 MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 1_000
 MAX_DEADLINE = 3_600.0
+MAX_RATE = 100_000.0
 
 
 class TargetRefusedError(ValueError):
@@ -89,7 +103,8 @@ def check_target(url: str, *, allow_pod_network: bool = False) -> str:
     """``url`` without a trailing slash if it points at loopback, else :class:`TargetRefusedError`.
 
     Loopback is 127.0.0.0/8, ::1 and the name ``localhost``; with ``allow_pod_network`` also
-    addresses in 10.244.0.0/16. Other names are refused: their address is not under our control.
+    addresses in 10.244.0.0/16 (pods) and 10.96.0.0/16 (Services). Other names are refused:
+    their address is not under our control.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -106,13 +121,18 @@ def check_target(url: str, *, allow_pod_network: bool = False) -> str:
         ) from None
     if address.is_loopback:
         return url.rstrip("/")
-    if address in POD_NETWORK:
+    if address in POD_NETWORK or address in SERVICE_NETWORK:
         if allow_pod_network:
             return url.rstrip("/")
+        network = "pod" if address in POD_NETWORK else "Service"
         raise TargetRefusedError(
-            f"{url!r}: {address} is in the pod network; pass --allow-pod-network to load it"
+            f"{url!r}: {address} is in the local cluster's {network} network; "
+            "pass --allow-pod-network to load it"
         )
-    raise TargetRefusedError(f"{url!r}: {address} is neither loopback nor in the pod network {POD_NETWORK}")
+    raise TargetRefusedError(
+        f"{url!r}: {address} is neither loopback nor in the pod network {POD_NETWORK} "
+        f"or the Service network {SERVICE_NETWORK}"
+    )
 
 
 _CONNECT_TO = re.compile(
@@ -289,6 +309,8 @@ class LoadConfig:
     ca_file: str | None = None
     """The CA certificate(s) https targets are verified against; else the system's."""
     allow_pod_network: bool = False
+    rate: float | None = None
+    """Mean requests started per second (open loop, :func:`arrivals`); ``None``: closed loop."""
 
     def __post_init__(self) -> None:
         if not self.store_urls and not self.mcp_url:
@@ -306,6 +328,8 @@ class LoadConfig:
             raise ValueError(f"--deltas must be LOW..HIGH with LOW <= HIGH and not only 0, got {low}..{high}")
         if self.mcp_url and not self.mcp_token:
             raise ValueError("--mcp-url needs a bearer token (--token-file or MCP_TOKEN)")
+        if self.rate is not None and not 0 < self.rate <= MAX_RATE:
+            raise ValueError(f"--rate must be in (0, {MAX_RATE:.0f}] requests/s, got {self.rate}")
         # Every URL is checked here, so code that builds a config is held to the same rule.
         targets = self.targets()
         if self.mcp_host and targets[-1].host_header and self.mcp_url:
@@ -348,6 +372,8 @@ class Report:
     """Sum of the deltas the API accepted (2xx), per product id."""
     refusals: list[tuple[int, int, str]] = field(default_factory=list)
     """``(product id, status, detail)`` of every refused adjustment."""
+    lags: list[float] = field(default_factory=list)
+    """With a rate: seconds each request started after its place in the schedule."""
     final_stock: dict[int, int] = field(default_factory=dict)
     """Each shared product's quantity read back after the timed run, the way the run went
     (store API, or the MCP server's ``get_product`` without a store URL)."""
@@ -399,7 +425,7 @@ class Report:
             times = [s.seconds for s in done if s.operation == op]
             if times:
                 by_op[op] = {"count": len(times), **percentiles(times)}
-        summary = {
+        summary: dict[str, Any] = {
             "target": "mcp" if self.config.mcp_url else "store-api",
             "urls": [self.config.mcp_url] if self.config.mcp_url else list(self.config.store_urls),
             "requests": self.config.requests,
@@ -416,9 +442,25 @@ class Report:
             "refusals": [{"product_id": p, "status": st, "detail": d} for p, st, d in self.refusals],
             "loadavg": loadavg(),
         }
+        if self.config.rate:
+            summary["schedule"] = self.schedule()
         if self.config.connect_to:
             summary["connect_to"] = [str(m) for m in self.config.connect_to]
         return summary
+
+    def schedule(self) -> dict[str, Any]:
+        """How well an open-loop run kept to its rate: the rate asked for, how late requests
+        started (p99 and worst) and how many started more than 100 ms late."""
+        lags = sorted(self.lags)
+        return {
+            "rate_per_s": self.config.rate,
+            "started": len(lags),
+            "lag_ms": {
+                "p99": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, 2) if lags else 0.0,
+                "max": round(lags[-1] * 1000, 2) if lags else 0.0,
+            },
+            "late_100ms": sum(1 for lag in lags if lag > 0.1),
+        }
 
 
 def percentiles(seconds: Sequence[float]) -> dict[str, float]:
@@ -659,6 +701,17 @@ def _arguments(
     return {"product_id": rng.choice(products), "delta": delta}
 
 
+def arrivals(count: int, rate: float, rng: random.Random) -> list[float]:
+    """Start offsets in seconds of ``count`` requests at a mean ``rate`` per second: the first
+    at 0, then exponential gaps (a Poisson process: independent clients, not a metronome, so
+    some 100 ms windows get more requests than others, as a CPU quota's periods do)."""
+    offsets, now = [], 0.0
+    for _ in range(count):
+        offsets.append(now)
+        now += rng.expovariate(rate)
+    return offsets
+
+
 async def create_products(call: Call, count: int, stock: int) -> list[int]:
     """The shared product set, made before the timed run (store API, or the MCP server's tools)."""
     ids: list[int] = []
@@ -715,7 +768,13 @@ async def run_load(config: LoadConfig) -> Report:
         ops = [op for op in OPERATIONS if config.mix.get(op)]
         weights = [config.mix[op] for op in ops]
         plan = rng.choices(ops, weights=weights, k=config.requests)
-        queue = iter(plan)
+        # Its own generator: the same seed gives the same plan with or without a rate.
+        schedule = (
+            arrivals(config.requests, config.rate, random.Random(f"{config.seed}-arrivals"))
+            if config.rate
+            else None
+        )
+        queue = iter(enumerate(plan))
 
         async def one(call: Call, operation: str) -> None:
             args = _arguments(operation, rng, report.products, config.deltas)
@@ -736,7 +795,16 @@ async def run_load(config: LoadConfig) -> Report:
             report.samples.append(Sample(operation, time.perf_counter() - started, outcome))
 
         async def worker(call: Call) -> None:
-            for operation in queue:  # shared iterator: each request is taken exactly once
+            for index, operation in queue:  # shared iterator: each request is taken exactly once
+                if schedule is not None:
+                    delay = started + schedule[index] - time.perf_counter()
+                    try:
+                        await asyncio.sleep(max(0.0, delay))
+                    except asyncio.CancelledError:
+                        report.not_sent += 1  # its start was still to come at the deadline
+                        raise
+                    # Late when every worker was busy, or this process got no CPU in time.
+                    report.lags.append(max(0.0, time.perf_counter() - started - schedule[index]))
                 await one(call, operation)
 
         async def guarded(session: Awaitable[None]) -> None:
@@ -760,7 +828,7 @@ async def run_load(config: LoadConfig) -> Report:
             pass  # the deadline: what was cancelled or never sent is counted
         report.wall_seconds = time.perf_counter() - started
         report.generator_cpu_seconds = time.process_time() - cpu_started
-        report.not_sent = sum(1 for _ in queue)
+        report.not_sent += sum(1 for _ in queue)
         try:
             await untimed(read_back)
         except Exception as exc:  # reported: the run itself is measured already
@@ -808,6 +876,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1_000, help="requests to send (default 1000)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument("--deadline", type=float, default=60.0, help="seconds for the run (default 60)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="open loop: start requests at this mean rate per second (exponential gaps); "
+        "default: closed loop, each worker as fast as answers come",
+    )
     parser.add_argument("--mix", default="", help="weights, e.g. get=70,list=10,create=5,adjust=15 (default)")
     parser.add_argument("--products", type=int, default=20, help="shared products (default 20)")
     parser.add_argument("--initial-stock", type=int, default=1_000, help="their stock (default 1000)")
@@ -815,7 +889,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--deltas", default="-3..3", help="adjustment range LOW..HIGH, 0 skipped (default -3..3)"
     )
     parser.add_argument("--seed", type=int, help="seed of the mix and the arguments")
-    parser.add_argument("--allow-pod-network", action="store_true", help="accept pod IPs in 10.244.0.0/16")
+    parser.add_argument(
+        "--allow-pod-network",
+        action="store_true",
+        help="accept pod IPs in 10.244.0.0/16 and Service IPs in 10.96.0.0/16 (the local cluster's)",
+    )
     args = parser.parse_args(argv)
     try:
         allow = args.allow_pod_network
@@ -841,6 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connect_to=connect_to,
             ca_file=args.ca_file,
             allow_pod_network=allow,
+            rate=args.rate,
         )
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

@@ -10,6 +10,7 @@
 #   coredns                      github.com/coredns/coredns                  (cluster DNS)
 #   kube-router                  github.com/cloudnativelabs/kube-router/v2   (NetworkPolicy)
 #   traefik                      github.com/traefik/traefik/v3               (Ingress)
+#   metrics-server               sigs.k8s.io/metrics-server                  (metrics API, HPA)
 # and install Debian's etcd-server. Idempotent: each binary is built once per version into
 # ${XDG_CACHE_HOME:-~/.cache}/hardened-k8s/toolchain/bin (override with TOOLCHAIN_DIR); with a
 # warm cache this takes seconds. Prints the bin directory on the last line.
@@ -40,6 +41,9 @@ KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 # v3.7 replaces a module with a relative path the proxy cannot serve; v3.6.12's replaces are
 # published forks.
 TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
+# The resource metrics API the HorizontalPodAutoscaler reads (v0.9.0 is served but not an
+# approved release here).
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 
 CACHE="${TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardened-k8s/toolchain}"
 BIN="$CACHE/bin"
@@ -56,7 +60,8 @@ export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/pulumi/pulumi-kubernetes/p
 # Those modules and the Kubernetes staging releases are not in the checksum database: each is
 # checked against the h1: hash committed in scripts/toolchain.sum before anything is built.
 GONOSUMDB="$GONOSUMDB,k8s.io" python3 "$(dirname "$0")/toolchain_verify.py" "$(dirname "$0")/toolchain.sum" \
-    "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" >&2
+    "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION" >&2
 
 log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -219,6 +224,23 @@ build_traefik() {
     mark traefik "$TRAEFIK_VERSION"
 }
 
+# metrics-server has no replace directives; it is built as the main module of its own copy,
+# checked against scripts/toolchain.sum like the modules outside the checksum database, with
+# the version its own Makefile stamps (client-go's version package).
+build_metrics_server() {
+    built metrics-server "$METRICS_SERVER_VERSION" && return
+    log "building metrics-server $METRICS_SERVER_VERSION (sigs.k8s.io/metrics-server)"
+    local src
+    src=$(copy_module sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION")
+    (
+        cd "$src"
+        go build -trimpath -o "$BIN/metrics-server" \
+            -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+            ./cmd/metrics-server
+    )
+    mark metrics-server "$METRICS_SERVER_VERSION"
+}
+
 # kwok simulates nothing without stages: take the module's own node and pod stages (node
 # initialisation, lease heartbeats, pods becoming ready and being deleted) as its config.
 kwok_stages() {
@@ -252,6 +274,7 @@ build_kubernetes
 build_coredns
 build_kube_router
 build_traefik
+build_metrics_server
 build_kubernetes_provider
 build_pulumi
 build_sdkgen_nodejs
@@ -266,5 +289,5 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-prox
 # First lines only, read to the end (head would close the pipe early: SIGPIPE under pipefail).
 "$BIN/kwok" --version 2>&1 | sed -n '1s/^/  /p' >&2
 etcd --version 2>&1 | sed -n '1s/^/  /p' >&2
-for b in coredns kube-router traefik; do echo "  $b $(cat "$BIN/.$b.version")" >&2; done
+for b in coredns kube-router traefik metrics-server; do echo "  $b $(cat "$BIN/.$b.version")" >&2; done
 echo "$BIN"

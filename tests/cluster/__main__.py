@@ -84,7 +84,9 @@ def start(directory: Path, real_node: bool) -> LocalCluster:
     harness = _start_harness() if real_node else None
     cluster = LocalCluster(directory, real_node=real_node)
     try:
-        cluster.start(harness)
+        # Someone watching the system run gets the HPAs acting (the cluster tier starts
+        # metrics-server only around its autoscaling tests).
+        cluster.start(harness, metrics_api=real_node)
     except BaseException:
         if harness is not None:
             harness.close()
@@ -139,6 +141,7 @@ def up(directory: Path, stack: str) -> int:
         f"""
 {stack} runs on the local cluster's real node ({time.monotonic() - started:.0f}s).
   export KUBECONFIG={cluster.kubeconfig}   # context {CONTEXT}
+  kubectl top pods -n {namespace}   # the metrics API (metrics-server) the HPAs act on
   The MCP server through the Ingress (Traefik, TLS from the stack's own test CA):
     curl --resolve {expose["host"]}:{port}:127.0.0.1 --cacert {ca} \\
       -H "Authorization: Bearer $(python -m tests.cluster token)" \\

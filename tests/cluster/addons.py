@@ -1,16 +1,24 @@
-"""What the real node runs besides the stacks: the sandbox image, cluster DNS and local storage.
+"""What the real node runs besides the stacks: the sandbox image, cluster DNS, the metrics API
+and local storage.
 
-The sandbox (pause) and CoreDNS images are built ``FROM scratch`` around static binaries
-(Debian's catatonit, CoreDNS from the toolchain) by the image harness's engine and pushed to
-the local registry, so containerd pulls them by digest like every other image. CoreDNS runs as
-a Deployment in ``kube-system`` behind the ``kube-dns`` Service at :data:`node.CLUSTER_DNS`,
-the pods and port the rendered DNS egress rules name, under a restricted security context.
-Storage is a ``local`` StorageClass with pre-made PersistentVolumes on the node: the kubelet
-applies a pod's ``fsGroup`` to them as a provisioner's volumes would get it.
+The sandbox (pause), CoreDNS and metrics-server images are built ``FROM scratch`` around
+static binaries (Debian's catatonit, CoreDNS and metrics-server from the toolchain) by the
+image harness's engine and pushed to the local registry, so containerd pulls them by digest
+like every other image. CoreDNS runs as a Deployment in ``kube-system`` behind the ``kube-dns``
+Service at :data:`node.CLUSTER_DNS`, the pods and port the rendered DNS egress rules name,
+under a restricted security context. metrics-server runs the same way behind the
+``v1beta1.metrics.k8s.io`` APIService: it scrapes the real node's kubelet
+(``/metrics/resource``, verified against the cluster CA, authorised by kubelet's webhook) and
+serves the resource metrics API the HorizontalPodAutoscaler controller and ``kubectl top`` read.
+Its image is built with the node's; it runs only when asked for
+(:meth:`.local.LocalCluster.start_metrics_api`). Storage is a ``local`` StorageClass with
+pre-made PersistentVolumes on the node: the kubelet applies a pod's ``fsGroup`` to them as a
+provisioner's volumes would get it.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import shutil
 import tarfile
@@ -28,6 +36,12 @@ STORAGE_CLASS = "local"
 LOCAL_VOLUMES = 6
 """PersistentVolumes on the real node, enough for the database claims of a stack and its tests."""
 DNS_LABELS = {"k8s-app": "kube-dns"}
+METRICS_LABELS = {"k8s-app": "metrics-server"}
+METRICS_API = "v1beta1.metrics.k8s.io"
+METRICS_SERVER_DNS = "metrics-server.kube-system.svc"
+"""The name the aggregator verifies metrics-server's serving certificate for."""
+METRICS_RESOLUTION = "15s"
+"""How often metrics-server scrapes kubelet (its own default is 60 s; 10 s is its minimum)."""
 
 
 def _scratch_image(harness: Harness, name: str, files: dict[str, Path], entrypoint: list[str]) -> str:
@@ -59,7 +73,7 @@ def _scratch_image(harness: Harness, name: str, files: dict[str, Path], entrypoi
 
 
 def build_images(harness: Harness, bin_dir: Path) -> dict[str, str]:
-    """The pause and CoreDNS images, pushed; ``{name: repo@digest}``."""
+    """The pause, CoreDNS and metrics-server images, pushed; ``{name: repo@digest}``."""
     catatonit = shutil.which("catatonit")
     if catatonit is None:
         raise RuntimeError("catatonit is missing (Debian package catatonit)")
@@ -71,6 +85,9 @@ def build_images(harness: Harness, bin_dir: Path) -> dict[str, str]:
             "coredns",
             {"/coredns": bin_dir / "coredns"},
             ["/coredns", "-conf", "/etc/coredns/Corefile"],
+        ),
+        "metrics-server": _scratch_image(
+            harness, "metrics-server", {"/metrics-server": bin_dir / "metrics-server"}, ["/metrics-server"]
         ),
     }
 
@@ -188,6 +205,194 @@ def dns_objects(image: str) -> list[dict[str, Any]]:
                     {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                     {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
                 ],
+            },
+        },
+    ]
+
+
+def metrics_objects(image: str, ca: str, cert: str, key: str) -> list[dict[str, Any]]:
+    """metrics-server in ``kube-system``: its identity and the access it needs, its serving
+    certificate (``cert``/``key``, signed by the cluster CA ``ca`` for
+    :data:`METRICS_SERVER_DNS`), the CA it checks kubelet's serving certificate against, the
+    Deployment, its Service and the APIService the aggregator routes ``metrics.k8s.io`` by.
+
+    Its access is what upstream's manifests grant: read pods and nodes, ``nodes/metrics`` (what
+    kubelet's webhook authorizer asks for ``/metrics/resource``), delegated authentication and
+    authorization of the aggregator's requests, and the front proxy's CA from
+    ``extension-apiserver-authentication``.
+    """
+    ns = "kube-system"
+    meta = {"name": "metrics-server", "namespace": ns, "labels": METRICS_LABELS}
+    subject = [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": ns}]
+
+    def binding(
+        kind: str, name: str, role_kind: str, role: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name}
+        if namespace:
+            metadata["namespace"] = namespace
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": kind,
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": subject,
+        }
+
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:metrics-server"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
+            ],
+        },
+        binding("ClusterRoleBinding", "system:metrics-server", "ClusterRole", "system:metrics-server"),
+        binding(
+            "ClusterRoleBinding",
+            "metrics-server:system:auth-delegator",
+            "ClusterRole",
+            "system:auth-delegator",
+        ),
+        binding(
+            "RoleBinding",
+            "metrics-server-auth-reader",
+            "Role",
+            "extension-apiserver-authentication-reader",
+            ns,
+        ),
+        {
+            # Who may read the metrics: whoever may view (kubectl top); the HPA controller has
+            # its own grant in the bootstrap policy.
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": "system:aggregated-metrics-reader",
+                "labels": {
+                    f"rbac.authorization.k8s.io/aggregate-to-{verb}": "true"
+                    for verb in ("view", "edit", "admin")
+                },
+            },
+            "rules": [
+                {
+                    "apiGroups": ["metrics.k8s.io"],
+                    "resources": ["pods", "nodes"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "metrics-server-tls", "namespace": ns},
+            "data": {
+                "tls.crt": base64.b64encode(cert.encode()).decode(),
+                "tls.key": base64.b64encode(key.encode()).decode(),
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "metrics-server-kubelet-ca", "namespace": ns},
+            "data": {"ca.crt": ca},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": METRICS_LABELS},
+                "template": {
+                    "metadata": {"labels": METRICS_LABELS},
+                    "spec": {
+                        "serviceAccountName": "metrics-server",
+                        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65532,
+                            "runAsGroup": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "metrics-server",
+                                "image": image,
+                                "args": [
+                                    "--secure-port=10250",
+                                    "--tls-cert-file=/etc/metrics-server/tls/tls.crt",
+                                    "--tls-private-key-file=/etc/metrics-server/tls/tls.key",
+                                    # kubelet's serving certificate is the cluster CA's, for the
+                                    # node's IP: verified, not skipped (no --kubelet-insecure-tls).
+                                    "--kubelet-certificate-authority=/etc/metrics-server/kubelet-ca/ca.crt",
+                                    "--kubelet-preferred-address-types=InternalIP",
+                                    "--kubelet-use-node-status-port",
+                                    # The KWOK nodes have no kubelet to scrape.
+                                    "--node-selector=hardened-k8s.dev/node=real",
+                                    f"--metric-resolution={METRICS_RESOLUTION}",
+                                ],
+                                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                                "volumeMounts": [
+                                    {"name": "tls", "mountPath": "/etc/metrics-server/tls", "readOnly": True},
+                                    {
+                                        "name": "kubelet-ca",
+                                        "mountPath": "/etc/metrics-server/kubelet-ca",
+                                        "readOnly": True,
+                                    },
+                                ],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+                                    "periodSeconds": 5,
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+                                    "periodSeconds": 10,
+                                    "failureThreshold": 6,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "20m", "memory": "48Mi"},
+                                    "limits": {"memory": "200Mi"},
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "readOnlyRootFilesystem": True,
+                                },
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "tls", "secret": {"secretName": "metrics-server-tls"}},
+                            {"name": "kubelet-ca", "configMap": {"name": "metrics-server-kubelet-ca"}},
+                        ],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {
+                "selector": METRICS_LABELS,
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}],
+            },
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": METRICS_API},
+            "spec": {
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "service": {"name": "metrics-server", "namespace": ns, "port": 443},
+                # Verified against the cluster CA (upstream's manifest skips the check).
+                "caBundle": base64.b64encode(ca.encode()).decode(),
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
             },
         },
     ]

@@ -5,10 +5,13 @@ signing keys made for this run), kube-controller-manager and kube-scheduler are 
 binaries built by ``scripts/toolchain.sh``. The real node (:mod:`.node`) runs the pods:
 containerd and runc, the CNI bridge, kubelet, kube-proxy, kube-router as the NetworkPolicy
 enforcer, CoreDNS as the cluster DNS (:mod:`.addons`) and Traefik as the Ingress controller
-(:mod:`.ingress`). The API server listens on the node's address on the pod network, so pods
-reach it through the ``kubernetes`` Service. KWOK plays the kubelets of three fake nodes
-across two zones, for the prod stack's spread rules; they stay cordoned unless a test places
-a stack there (:meth:`LocalCluster.place`). Local PersistentVolumes are pre-created per node.
+(:mod:`.ingress`); metrics-server, the resource metrics API the HorizontalPodAutoscaler reads,
+when asked for (:meth:`LocalCluster.start_metrics_api`: ``make cluster`` and ``make up`` start
+it, the cluster tier only around its autoscaling tests). The API server listens on the node's
+address on the pod network, so pods reach it through the ``kubernetes`` Service. KWOK plays the
+kubelets of three fake nodes across two zones, for the prod stack's spread rules; they stay
+cordoned unless a test places a stack there (:meth:`LocalCluster.place`). Local
+PersistentVolumes are pre-created per node.
 
 Everything lives in one directory and is stopped by PID; a stop then removes what the node
 left on the machine (:func:`.host.clean`). ``python -m tests.cluster`` drives it (``make
@@ -29,6 +32,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +53,7 @@ CONTEXT = "hardened-k8s-local"
 ZONES = {"kwok-node-1": "zone-a", "kwok-node-2": "zone-b", "kwok-node-3": "zone-a"}
 """Fake nodes and their ``topology.kubernetes.io/zone``."""
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "traefik")
+NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router", "coredns", "traefik", "metrics-server")
 """What the real node adds to :data:`BINARIES` (all from ``scripts/toolchain.sh``)."""
 
 
@@ -96,7 +100,7 @@ class LocalCluster:
     api_port: int = 0
     real_node: bool = True
     images: dict[str, str] = field(default_factory=dict)
-    """The node's own images (pause, CoreDNS) as ``repo@digest``."""
+    """The node's own images (pause, CoreDNS, metrics-server) as ``repo@digest``."""
     harness: Any = None
     """The image engine and registry the node pulls from, when this process started them."""
     ingress: Ingress | None = None
@@ -126,12 +130,15 @@ class LocalCluster:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self, harness: Harness | None = None, timeout: float = 180.0) -> None:
+    def start(
+        self, harness: Harness | None = None, timeout: float = 180.0, metrics_api: bool = False
+    ) -> None:
         """Start every component and wait until the nodes are Ready.
 
         With a real node, ``harness`` (the image tier's engine and registry) builds and pushes
         the node's own images, and must stay open while the cluster runs: containerd pulls
-        from its registry.
+        from its registry. ``metrics_api`` also starts metrics-server and waits for the
+        metrics API (:meth:`start_metrics_api`).
         """
         missing = missing_tools(self.real_node)
         if missing:
@@ -163,6 +170,8 @@ class LocalCluster:
             if self.real_node:
                 assert harness is not None
                 self._start_node(harness, timeout)
+                if metrics_api:
+                    self.start_metrics_api(timeout)
         except BaseException:
             self.stop()
             raise
@@ -276,6 +285,65 @@ class LocalCluster:
             time.sleep(0.5)
         raise self.error("kubelet", f"pods {selector} in {namespace} not Ready after {timeout:.0f}s")
 
+    def start_metrics_api(self, timeout: float = 180.0) -> None:
+        """metrics-server in ``kube-system`` behind the ``v1beta1.metrics.k8s.io`` APIService
+        (:func:`addons.metrics_objects`), until the API is Available and answers for the real
+        node. From then on every HorizontalPodAutoscaler acts on real metrics."""
+        started = time.monotonic()
+        pki = self.directory / "pki"
+        for obj in addons.metrics_objects(
+            self.images["metrics-server"],
+            ca=(pki / "ca.crt").read_text(),
+            cert=(pki / "metrics-server.crt").read_text(),
+            key=(pki / "metrics-server.key").read_text(),
+        ):
+            self.apply(obj)
+        self.wait_metrics_api(timeout)
+        self.timings["metrics API Available"] = round(time.monotonic() - started, 1)
+
+    def stop_metrics_api(self, timeout: float = 120.0) -> None:
+        """Remove metrics-server and its APIService, and wait until both are gone.
+
+        The APIService goes first: an aggregated API that is registered but not served fails
+        API discovery, and the namespace controller (and the garbage collector) stop deleting
+        while discovery fails. Once it is gone a HorizontalPodAutoscaler cannot read metrics,
+        and an HPA without metrics keeps its target's replica count (within its minimum and
+        maximum): the autoscalers stop acting.
+        """
+        objects = addons.metrics_objects("", "", "", "")  # their identities; the contents do not matter
+        objects.sort(key=lambda o: o["kind"] != "APIService")
+        for obj in objects:
+            with contextlib.suppress(urllib.error.HTTPError):  # already gone (404)
+                self.api("DELETE", f"{_collection(obj)}/{obj['metadata']['name']}")
+        selector = ",".join(f"{k}={v}" for k, v in addons.METRICS_LABELS.items())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pods = self.api("GET", f"/api/v1/namespaces/kube-system/pods?labelSelector={selector}")["items"]
+            served = {g["name"] for g in self.api("GET", "/apis")["groups"]}
+            if not pods and "metrics.k8s.io" not in served:
+                return
+            time.sleep(0.5)
+        raise self.error("kubelet", f"metrics-server still there {timeout:.0f}s after its removal")
+
+    def wait_metrics_api(self, timeout: float) -> None:
+        """Until the aggregated metrics API (metrics-server) is Available and answers for the
+        real node: what ``kubectl top`` and the HorizontalPodAutoscaler controller read."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            self._check_alive("kubelet")
+            try:
+                path = f"/apis/apiregistration.k8s.io/v1/apiservices/{addons.METRICS_API}"
+                conditions = self.api("GET", path).get("status", {}).get("conditions", [])
+                last = [c for c in conditions if c["type"] == "Available"]
+                if last and last[0]["status"] == "True":
+                    self.api("GET", f"/apis/metrics.k8s.io/v1beta1/nodes/{node.NODE_NAME}")
+                    return
+            except (OSError, ValueError) as exc:
+                last = exc
+            time.sleep(1)
+        raise self.error("kubelet", f"the metrics API is not Available after {timeout:.0f}s ({last})")
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create ``obj`` (core, apps, rbac, storage kinds the add-ons use)."""
         return self.api("POST", _collection(obj), obj)
@@ -325,9 +393,20 @@ class LocalCluster:
         if self.real_node:
             sans += f",IP:{host.NODE_IP},IP:10.96.0.1,DNS:kubernetes.default.svc.cluster.local"
         self._sign("apiserver", "/CN=kube-apiserver", sans)
+        # The aggregation layer: the API server proxies the metrics API to metrics-server as
+        # ``front-proxy-client``, a certificate of a CA of its own (a client certificate of the
+        # cluster CA must not be able to assert another user through the X-Remote-* headers).
+        self._openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt",
+            "-subj", "/CN=hardened-k8s-local-front-proxy-ca",
+        )  # fmt: skip
+        self._sign("front-proxy-client", "/CN=front-proxy-client", None, ca="front-proxy-ca")
         if self.real_node:
             self._sign("kubelet", f"/CN={node.NODE_NAME}", f"IP:{host.NODE_IP},DNS:{node.NODE_NAME}")
             self._sign("node", f"/O=system:nodes/CN=system:node:{node.NODE_NAME}", None)
+            # The name the aggregator checks metrics-server's serving certificate against.
+            self._sign("metrics-server", "/CN=metrics-server", f"DNS:{addons.METRICS_SERVER_DNS}")
         self._openssl("genrsa", "-out", "sa.key", "2048")
         self._openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
         token = os.urandom(24).hex()
@@ -336,8 +415,8 @@ class LocalCluster:
         self._pki("tokens.csv").chmod(0o600)
         self._token = token
 
-    def _sign(self, name: str, subject: str, sans: str | None) -> None:
-        """``pki/<name>.key`` and ``pki/<name>.crt``, signed by the cluster's CA."""
+    def _sign(self, name: str, subject: str, sans: str | None, ca: str = "ca") -> None:
+        """``pki/<name>.key`` and ``pki/<name>.crt``, signed by the cluster's CA (or ``pki/<ca>``)."""
         self._openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
             "-out", f"{name}.csr", "-subj", subject,
@@ -347,7 +426,7 @@ class LocalCluster:
             self._pki(f"{name}.ext").write_text(f"subjectAltName={sans}\n")
             extra = ["-extfile", f"{name}.ext"]
         self._openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", *extra,
         )  # fmt: skip
 
@@ -388,6 +467,18 @@ class LocalCluster:
                 f"--kubelet-certificate-authority={self._pki('ca.crt')}",
                 f"--kubelet-client-certificate={self._pki('apiserver.crt')}",
                 f"--kubelet-client-key={self._pki('apiserver.key')}",
+                # The aggregation layer (metrics.k8s.io from metrics-server): the API server
+                # authenticates to it as the front proxy, and it trusts the X-Remote-* headers
+                # only from that certificate. Aggregated APIs are reached at their endpoints'
+                # pod IPs, not through a Service IP only kube-proxy's rules know.
+                f"--requestheader-client-ca-file={self._pki('front-proxy-ca.crt')}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={self._pki('front-proxy-client.crt')}",
+                f"--proxy-client-key-file={self._pki('front-proxy-client.key')}",
+                "--enable-aggregator-routing=true",
                 "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,"
                 "DefaultStorageClass,ResourceQuota,PodSecurity,NodeRestriction",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

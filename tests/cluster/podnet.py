@@ -129,7 +129,7 @@ def pod_net(pod: dict[str, object]) -> PodNet:
 
 _STREAM = r"""
 import json, sys, time, urllib.request, urllib.error
-url, seconds, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+url, seconds, stop, interval = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 import os
 outcomes = {}
 deadline = time.monotonic() + seconds
@@ -142,19 +142,21 @@ while time.monotonic() < deadline and not os.path.exists(stop):
     except OSError as exc:
         key = type(exc).__name__ + ": " + str(getattr(exc, "reason", exc))
     outcomes[key] = outcomes.get(key, 0) + 1
-    time.sleep(0.02)
+    time.sleep(interval)
 print(json.dumps(outcomes))
 """
 
 
 class RequestStream:
-    """A bounded stream of GET requests from inside a pod (sequential, 5 s timeout each),
-    until :meth:`finish` or ``seconds`` pass; counts each outcome (status or error)."""
+    """A bounded stream of GET requests from inside a pod (sequential, a new connection and a
+    5 s timeout each, ``interval`` seconds apart), until :meth:`finish` or ``seconds`` pass;
+    counts each outcome (status or error)."""
 
-    def __init__(self, net: PodNet, url: str, seconds: float, stop_file: str) -> None:
+    def __init__(self, net: PodNet, url: str, seconds: float, stop_file: str, interval: float = 0.02) -> None:
         self.stop_file = stop_file
+        args = [url, str(seconds), stop_file, str(interval)]
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", net.netns, sys.executable, "-c", _STREAM, url, str(seconds), stop_file],
+            ["ip", "netns", "exec", net.netns, sys.executable, "-c", _STREAM, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

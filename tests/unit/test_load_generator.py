@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
 import json
+import random
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -40,7 +42,9 @@ def test_loopback_targets_are_accepted(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "allow", "message"),
     [
-        ("http://10.244.1.7:8000", False, "pass --allow-pod-network"),
+        ("http://10.244.1.7:8000", False, "pod network; pass --allow-pod-network"),
+        ("http://10.96.0.15:8000", False, "Service network; pass --allow-pod-network"),
+        ("http://10.97.0.1:8000", True, "neither loopback nor in the pod network"),
         ("http://10.245.0.1:8000", True, "neither loopback nor in the pod network"),
         ("http://192.168.1.10:8000", True, "neither loopback nor in the pod network"),
         ("http://8.8.8.8", False, "neither loopback"),
@@ -55,6 +59,10 @@ def test_other_targets_are_refused(url: str, allow: bool, message: str) -> None:
 
 def test_pod_network_needs_the_flag() -> None:
     assert load.check_target("http://10.244.3.4:8000", allow_pod_network=True) == "http://10.244.3.4:8000"
+
+
+def test_service_network_needs_the_flag() -> None:
+    assert load.check_target("http://10.96.12.9:8000/", allow_pod_network=True) == "http://10.96.12.9:8000"
 
 
 def test_command_line_refuses_a_remote_target(capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,6 +95,9 @@ def test_mix_and_deltas_parse() -> None:
         ({"deadline": 10_000}, "--deadline"),
         ({"deltas": (3, -3)}, "--deltas"),
         ({"mcp_url": "http://127.0.0.1:8080/mcp"}, "bearer token"),
+        ({"rate": 0}, "--rate"),
+        ({"rate": -5.0}, "--rate"),
+        ({"rate": 1e9}, "--rate"),
     ],
 )
 def test_config_bounds(overrides: dict[str, Any], message: str) -> None:
@@ -657,3 +668,41 @@ def test_a_wrong_token_through_the_mapped_name_is_a_setup_error(
 ) -> None:
     with pytest.raises(load.SetupError, match="401"):
         _run_through_mcp_over_tls(tmp_path, mcp_server, monkeypatch, "not-the-token", requests=5, products=1)
+
+
+# -- open loop: a rate ---------------------------------------------------------------------------
+
+
+def test_arrivals_are_a_seeded_poisson_schedule() -> None:
+    offsets = load.arrivals(5_000, 200.0, random.Random(7))
+    assert offsets == load.arrivals(5_000, 200.0, random.Random(7)), "the seed fixes the schedule"
+    assert offsets[0] == 0.0 and offsets == sorted(offsets)
+    gaps = [b - a for a, b in itertools.pairwise(offsets)]
+    # Mean 1/rate; exponential gaps, so some are far shorter and some far longer than the mean.
+    assert sum(gaps) / len(gaps) == pytest.approx(1 / 200, rel=0.05)
+    assert min(gaps) < 0.1 / 200 and max(gaps) > 5 / 200
+
+
+def test_a_rate_spreads_the_requests_over_the_schedule() -> None:
+    report, store = run_against_memory(requests=40, concurrency=4, products=2, seed=3, rate=400.0)
+    summary = report.summary()
+    assert summary["completed"] == 40 and not report.errors, summary
+    assert store.requests == 40 + 2 + 2  # the timed run, the shared products, their read-back
+    schedule = summary["schedule"]
+    assert schedule["rate_per_s"] == 400.0 and schedule["started"] == 40, schedule
+    # No request starts before its place: the run lasts at least until the last one's.
+    last = load.arrivals(40, 400.0, random.Random("3-arrivals"))[-1]
+    assert report.wall_seconds >= last, (report.wall_seconds, last)
+    closed, _ = run_against_memory(requests=40, concurrency=4, products=2, seed=3)
+    ops = {op: figures["count"] for op, figures in summary["by_operation"].items()}
+    assert ops == {op: figures["count"] for op, figures in closed.summary()["by_operation"].items()}, (
+        "the same seed sends the same mix with or without a rate"
+    )
+    assert "schedule" not in closed.summary()
+
+
+def test_a_rate_counts_what_the_deadline_left_unsent() -> None:
+    report, _ = run_against_memory(requests=200, concurrency=8, products=1, seed=4, rate=20.0, deadline=0.5)
+    summary = report.summary()
+    assert summary["completed"] + report.not_sent + report.cancelled == 200, summary
+    assert report.not_sent > 0 and report.errors["not sent (deadline)"] == report.not_sent
