@@ -29,6 +29,15 @@ async def hello(_: Request) -> PlainTextResponse:
     return PlainTextResponse("hello")
 
 
+@pytest.fixture
+def token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The mounted token file, holding ``old-token``, named by ``AUTH_TOKEN_FILE``."""
+    path = tmp_path / "AUTH_TOKEN"
+    path.write_text("old-token\n")
+    monkeypatch.setenv("AUTH_TOKEN_FILE", str(path))
+    return path
+
+
 def _app(server: Any, **options: Any) -> Starlette:
     app = Starlette(routes=[Route("/mcp", hello)])
     app.add_middleware(server.BearerAuth, token=server.auth_token(), reload=server.auth_token, **options)
@@ -47,12 +56,9 @@ def _statuses(app: Starlette, *tokens: str) -> list[int]:
 
 
 def test_a_rotated_token_is_accepted_without_a_restart_and_the_old_one_refused_after_the_grace(
-    tmp_path: Path, monkeypatch: Any
+    token_file: Path,
 ) -> None:
     server = mcp_server()
-    token_file = tmp_path / "AUTH_TOKEN"
-    token_file.write_text("old-token\n")
-    monkeypatch.setenv("AUTH_TOKEN_FILE", str(token_file))
     app = _app(server, grace_seconds=0.5)
     assert _statuses(app, "old-token", "wrong") == [200, 401]
     token_file.write_text("new-token\n")
@@ -61,23 +67,16 @@ def test_a_rotated_token_is_accepted_without_a_restart_and_the_old_one_refused_a
     assert _statuses(app, "old-token", "new-token") == [401, 200]
 
 
-def test_without_a_grace_the_old_token_is_refused_as_soon_as_the_file_changed(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
+def test_without_a_grace_the_old_token_is_refused_as_soon_as_the_file_changed(token_file: Path) -> None:
     server = mcp_server()
-    token_file = tmp_path / "AUTH_TOKEN"
-    token_file.write_text("old-token\n")
-    monkeypatch.setenv("AUTH_TOKEN_FILE", str(token_file))
     app = _app(server, grace_seconds=0)
     token_file.write_text("new-token\n")
     assert _statuses(app, "new-token", "old-token", "new-token") == [200, 401, 200]
 
 
-def test_a_second_rotation_within_the_grace_retires_the_first_token(tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_second_rotation_within_the_grace_retires_the_first_token(token_file: Path) -> None:
     server = mcp_server()
-    token_file = tmp_path / "AUTH_TOKEN"
     token_file.write_text("first\n")
-    monkeypatch.setenv("AUTH_TOKEN_FILE", str(token_file))
     app = _app(server, grace_seconds=60)
     token_file.write_text("second\n")
     assert _statuses(app, "second", "first") == [200, 200]
@@ -147,34 +146,19 @@ def test_the_grace_comes_from_the_environment_and_bad_values_stop_the_server(mon
         )
 
 
-def test_an_unreadable_token_file_keeps_the_last_token(tmp_path: Path, monkeypatch: Any) -> None:
+def test_an_unreadable_token_file_keeps_the_last_token(token_file: Path) -> None:
     server = mcp_server()
-    token_file = tmp_path / "AUTH_TOKEN"
     token_file.write_text("only-token")
-    monkeypatch.setenv("AUTH_TOKEN_FILE", str(token_file))
-    app = Starlette(routes=[Route("/mcp", hello)])
-    app.add_middleware(server.BearerAuth, token=server.auth_token(), reload=server.auth_token)
+    app = _app(server)
     token_file.unlink()
-
-    async def status(token: str) -> int:
-        transport = httpx2.ASGITransport(app=app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
-            return (await c.get("/mcp", headers={"Authorization": f"Bearer {token}"})).status_code
-
-    assert asyncio.run(status("wrong")) == 401
-    assert asyncio.run(status("only-token")) == 200
+    assert _statuses(app, "wrong", "only-token") == [401, 200]
 
 
-def test_the_old_token_is_refused_after_the_grace_even_if_nobody_shows_the_new_one(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
+def test_the_old_token_is_refused_after_the_grace_even_if_nobody_shows_the_new_one(token_file: Path) -> None:
     """A client that keeps presenting the old token must not keep it alive: the file is read
     again ``recheck_seconds`` after the last read even when every token matched, and the old
     token's grace counts from that read."""
     server = mcp_server()
-    token_file = tmp_path / "AUTH_TOKEN"
-    token_file.write_text("old-token\n")
-    monkeypatch.setenv("AUTH_TOKEN_FILE", str(token_file))
     app = _app(server, recheck_seconds=0.2, grace_seconds=0.3)
     assert _statuses(app, "old-token") == [200]
     token_file.write_text("new-token\n")
