@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .kube import Kube, wait_until
+from ..waiting import wait_until
+from .kube import Kube
 from .local import LocalCluster
 from .podnet import PodNet
 

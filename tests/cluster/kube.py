@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
-from collections.abc import Callable
 from typing import Any
 
 from .local import LocalCluster
@@ -54,18 +52,6 @@ class Kube:
         path = self.path(api_version, kind, namespace) + (f"?{query}" if query else "")
         items: list[dict[str, Any]] = self.cluster.api("GET", path)["items"]
         return items
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """``check()``'s first truthy value, polled every ``interval`` seconds; an AssertionError
-    naming ``what`` if none comes within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
 
 
 def subset(expected: Any, actual: Any, where: str = "") -> list[str]:

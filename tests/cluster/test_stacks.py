@@ -34,10 +34,10 @@ from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 from hardened_k8s_rules.policy import RULES
 
 from ..image.stack_images import Image
+from ..waiting import wait_until as _wait
 from . import autoscale, ingress_load, matrix, node, variants
 from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
-from .kube import wait_until as _wait
 from .local import LocalCluster
 from .mcp_client import Endpoint, RotatingTokenClient, call_tools
 from .podnet import PodNet, RequestStream, pod_net

@@ -32,9 +32,9 @@ import pytest
 from hardened_k8s.stack_config import RENDER_ASSUMES_SECRETS
 
 from ..image.stack_images import Image
+from ..waiting import wait_until as _wait
 from .deploy import node_image_refs
 from .kube import Kube
-from .kube import wait_until as _wait
 from .local import LocalCluster, toolchain_dir
 from .pulumi_cli import POLICY_PACK, ROOT, ProjectStack, PulumiEnv, pulumi_env
 from .test_stacks import REAL_NODE_STACK

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 
 from hardened_k8s.config import DEFAULT_RUN_AS_USER
 
+from ..waiting import wait_until
 from .conftest import Built
 from .engine import (
     ARBITRARY_UID,
@@ -46,17 +46,6 @@ def http_get(url: str, timeout: float = 3) -> tuple[int, Any]:
             return resp.status, json.load(resp)
     except urllib.error.HTTPError as err:
         return err.code, json.load(err)
-
-
-def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f}s (last: {last!r})")
 
 
 @dataclass

@@ -28,6 +28,7 @@ import pytest
 from hardened_k8s.build import build_spec
 
 from ..tiers import unavailable
+from ..waiting import wait_until
 from .engine import BASE_IMAGE, REGISTRY, REPO_ROOT, Harness, ensure_base_image, free_port, missing_tools
 
 pytestmark = pytest.mark.image
@@ -216,21 +217,12 @@ def database(engine: Harness, db_image: str, tmp_path: Path) -> Iterator[Databas
         engine.client.volumes.get(volume).remove(force=True)
 
 
-def wait_for(what: str, check: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
-
-
 def test_a_rotated_password_reaches_the_running_server(database: Database) -> None:
     database.start()
     database.wait_ready()
     assert database.connects("first-Pa55")
     database.set_password("second-Pa55 with 'quote'")
-    wait_for("the new password works", lambda: database.connects("second-Pa55 with 'quote'"))
+    wait_until("the new password works", lambda: database.connects("second-Pa55 with 'quote'"), 20)
     assert not database.connects("first-Pa55"), "the old password still works"
     assert database.ready(), "readiness lost during the rotation"
     assert "second-Pa55" not in database.logs(), "the password reached the log"
@@ -373,7 +365,9 @@ def test_rotation_under_a_request_stream_fails_no_request(database: Database, tm
             workers = [asyncio.create_task(stream()) for _ in range(4)]
             await asyncio.sleep(1)
             database.set_password("second-Pa55")
-            await asyncio.to_thread(wait_for, "database applies it", lambda: database.connects("second-Pa55"))
+            await asyncio.to_thread(
+                wait_until, "database applies it", lambda: database.connects("second-Pa55"), 20
+            )
             await asyncio.sleep(1)
             # The window: PostgreSQL refuses the password of the API's file. The replica serves on
             # its pooled connections and stays ready, saying so.
