@@ -108,15 +108,57 @@ COREFILE = f""".:53 {{
 """Cluster names only: pods on this node have no route beyond the pod and Service networks."""
 
 
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
+"""The add-ons' container security context: what PSA ``restricted`` asks, and a read-only root."""
+
+
+def _node_deployment(
+    meta: dict[str, Any],
+    labels: dict[str, str],
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+    sysctls: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """An add-on's Deployment: one replica on the real node, as its own service account
+    (``meta``'s name), non-root 65532 with the runtime's seccomp profile, ``container`` with
+    :data:`RESTRICTED_CONTAINER`."""
+    pod_security: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if sysctls:
+        pod_security["sysctls"] = sysctls
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": meta["name"],
+                    "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+                    "securityContext": pod_security,
+                    "containers": [{**container, "securityContext": RESTRICTED_CONTAINER}],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
 def dns_objects(image: str) -> list[dict[str, Any]]:
     """CoreDNS in ``kube-system``: its identity, read access, config, Deployment and Service."""
     ns = "kube-system"
     meta = {"name": "coredns", "namespace": ns}
-    security = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-    }
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {
@@ -148,52 +190,25 @@ def dns_objects(image: str) -> list[dict[str, Any]]:
             "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": ns}],
         },
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"Corefile": COREFILE}},
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta,
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": DNS_LABELS},
-                "template": {
-                    "metadata": {"labels": DNS_LABELS},
-                    "spec": {
-                        "serviceAccountName": "coredns",
-                        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 65532,
-                            "runAsGroup": 65532,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                            # Port 53 without a capability: a namespaced, safe sysctl.
-                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
-                        },
-                        "containers": [
-                            {
-                                "name": "coredns",
-                                "image": image,
-                                "ports": [
-                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
-                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
-                                ],
-                                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/ready", "port": 8181},
-                                    "periodSeconds": 2,
-                                },
-                                "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
-                                "resources": {
-                                    "requests": {"cpu": "20m", "memory": "32Mi"},
-                                    "limits": {"memory": "128Mi"},
-                                },
-                                "securityContext": security,
-                            }
-                        ],
-                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
-                    },
-                },
+        _node_deployment(
+            meta,
+            DNS_LABELS,
+            {
+                "name": "coredns",
+                "image": image,
+                "ports": [
+                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                ],
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns"}],
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+                "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
             },
-        },
+            [{"name": "config", "configMap": {"name": "coredns"}}],
+            # Port 53 without a capability: a namespaced, safe sysctl.
+            sysctls=[{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -300,78 +315,53 @@ def metrics_objects(image: str, ca: str, cert: str, key: str) -> list[dict[str, 
             "metadata": {"name": "metrics-server-kubelet-ca", "namespace": ns},
             "data": {"ca.crt": ca},
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta,
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": METRICS_LABELS},
-                "template": {
-                    "metadata": {"labels": METRICS_LABELS},
-                    "spec": {
-                        "serviceAccountName": "metrics-server",
-                        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 65532,
-                            "runAsGroup": 65532,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [
-                            {
-                                "name": "metrics-server",
-                                "image": image,
-                                "args": [
-                                    "--secure-port=10250",
-                                    "--tls-cert-file=/etc/metrics-server/tls/tls.crt",
-                                    "--tls-private-key-file=/etc/metrics-server/tls/tls.key",
-                                    # kubelet's serving certificate is the cluster CA's, for the
-                                    # node's IP: verified, not skipped (no --kubelet-insecure-tls).
-                                    "--kubelet-certificate-authority=/etc/metrics-server/kubelet-ca/ca.crt",
-                                    "--kubelet-preferred-address-types=InternalIP",
-                                    "--kubelet-use-node-status-port",
-                                    # The KWOK nodes have no kubelet to scrape.
-                                    "--node-selector=hardened-k8s.dev/node=real",
-                                    f"--metric-resolution={METRICS_RESOLUTION}",
-                                ],
-                                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
-                                "volumeMounts": [
-                                    {"name": "tls", "mountPath": "/etc/metrics-server/tls", "readOnly": True},
-                                    {
-                                        "name": "kubelet-ca",
-                                        "mountPath": "/etc/metrics-server/kubelet-ca",
-                                        "readOnly": True,
-                                    },
-                                ],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
-                                    "periodSeconds": 5,
-                                },
-                                "livenessProbe": {
-                                    "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
-                                    "periodSeconds": 10,
-                                    "failureThreshold": 6,
-                                },
-                                "resources": {
-                                    "requests": {"cpu": "20m", "memory": "48Mi"},
-                                    "limits": {"memory": "200Mi"},
-                                },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                    "readOnlyRootFilesystem": True,
-                                },
-                            }
-                        ],
-                        "volumes": [
-                            {"name": "tls", "secret": {"secretName": "metrics-server-tls"}},
-                            {"name": "kubelet-ca", "configMap": {"name": "metrics-server-kubelet-ca"}},
-                        ],
+        _node_deployment(
+            meta,
+            METRICS_LABELS,
+            {
+                "name": "metrics-server",
+                "image": image,
+                "args": [
+                    "--secure-port=10250",
+                    "--tls-cert-file=/etc/metrics-server/tls/tls.crt",
+                    "--tls-private-key-file=/etc/metrics-server/tls/tls.key",
+                    # kubelet's serving certificate is the cluster CA's, for the
+                    # node's IP: verified, not skipped (no --kubelet-insecure-tls).
+                    "--kubelet-certificate-authority=/etc/metrics-server/kubelet-ca/ca.crt",
+                    "--kubelet-preferred-address-types=InternalIP",
+                    "--kubelet-use-node-status-port",
+                    # The KWOK nodes have no kubelet to scrape.
+                    "--node-selector=hardened-k8s.dev/node=real",
+                    f"--metric-resolution={METRICS_RESOLUTION}",
+                ],
+                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                "volumeMounts": [
+                    {"name": "tls", "mountPath": "/etc/metrics-server/tls", "readOnly": True},
+                    {
+                        "name": "kubelet-ca",
+                        "mountPath": "/etc/metrics-server/kubelet-ca",
+                        "readOnly": True,
                     },
+                ],
+                "readinessProbe": {
+                    "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+                    "periodSeconds": 5,
+                },
+                "livenessProbe": {
+                    "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+                    "periodSeconds": 10,
+                    "failureThreshold": 6,
+                },
+                "resources": {
+                    "requests": {"cpu": "20m", "memory": "48Mi"},
+                    "limits": {"memory": "200Mi"},
                 },
             },
-        },
+            [
+                {"name": "tls", "secret": {"secretName": "metrics-server-tls"}},
+                {"name": "kubelet-ca", "configMap": {"name": "metrics-server-kubelet-ca"}},
+            ],
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
