@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from hardened_k8s.config import SUPPORTED_KUBERNETES_VERSIONS
 from hardened_k8s.formats import PLATFORM_VARIANTS
+from hardened_k8s.validation import DNS_PORTS
 from hardened_k8s_rules.policy.rules.workload import made_up_digest
 from hardened_k8s_rules.profiles import PROFILES
 
@@ -214,7 +215,13 @@ def env_vars() -> st.SearchStrategy[dict[str, str]]:
 def service_specs(draw: st.DrawFn, *, production: bool) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "image": draw(image_specs(production=production)),
-        "port": draw(st.one_of(st.integers(1, 65535), st.sampled_from([1, 80, 8080, 65535]))),
+        # Not a DNS port: a service the others may call cannot listen there (rule HARD-034,
+        # refused at the key; tests/unit/test_config_errors.py).
+        "port": draw(
+            st.one_of(st.integers(1, 65535), st.sampled_from([1, 80, 8080, 65535])).filter(
+                lambda p: p not in DNS_PORTS
+            )
+        ),
         "component": draw(label_values()),
         "version": draw(versions()),
         "env": draw(env_vars()),

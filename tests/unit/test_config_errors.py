@@ -134,6 +134,18 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "'billing' is not a service or database of this stack",
     ),
     (
+        "a called service on the DNS port",
+        set_path(S, SI, "port", value=53),
+        f"{API}.port",
+        "is 53, a DNS port, and services.mcp-store-inventory.egressTo names 'store-inventory'",
+    ),
+    (
+        "a called service on OpenShift's DNS port, as pulumi config set writes it",
+        set_path(S, SI, "port", value="5353"),
+        f"{API}.port",
+        "is 5353, a DNS port",
+    ),
+    (
         "egressTo without the matching ingressFrom",
         set_path(S, SI, "ingressFrom", value=[]),
         f"{API}.ingressFrom",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from hardened_k8s_rules.policy.rules.workload import made_up_digest
+from hardened_k8s_rules.profiles import CLUSTER_DNS
 
 from .config import ConfigError, StackConfig, is_pinned
 from .formats import REPOSITORY_MAX
@@ -25,6 +26,10 @@ from .messages import describe
 from .network import Peer
 from .postgres import URL_KEY
 from .workload import AUTH_TOKEN_KEY, FILE_SUFFIX, file_variable, peer_url_env
+
+DNS_PORTS = frozenset(port for dns in CLUSTER_DNS.values() for port in dns.ports)
+"""Ports a cluster DNS serves on (53, and 5353 on OpenShift): egress to them is only for the
+cluster DNS (rule HARD-034), so no service another one calls may listen on them."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -188,7 +193,8 @@ def _opt_outs_without_exemption(config: StackConfig, service: str) -> list[tuple
 
 
 def reference_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``ingressFrom``/``egressTo`` that name no service (or database), or only one side of a link.
+    """``ingressFrom``/``egressTo`` that name no service (or database), or only one side of a
+    link, and a called service listening on a DNS port.
 
     Works on raw stack data, tolerating values of the wrong type (those are the models'
     errors), so it can run whether or not the models accept the rest.
@@ -236,15 +242,33 @@ def reference_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
                         f"{peer!r} is not a service or database of this stack ({_known(targets)})",
                     )
                 )
-            elif peer in services and name not in names(services[peer], "ingressFrom"):
-                problems.append(
-                    (
-                        f"services.{peer}.ingressFrom",
-                        f"does not list {name!r}, but services.{name}.egressTo names {peer!r}; "
-                        f"add {name!r} to it or remove {peer!r} from egressTo",
+            elif peer in services:
+                port = _port(services[peer].get("port"))
+                if port in DNS_PORTS:
+                    problems.append(
+                        (
+                            f"services.{peer}.port",
+                            f"is {port}, a DNS port, and services.{name}.egressTo names {peer!r}: "
+                            "egress on a DNS port goes only to the cluster DNS (rule HARD-034); "
+                            "use another port",
+                        )
                     )
-                )
+                if name not in names(services[peer], "ingressFrom"):
+                    problems.append(
+                        (
+                            f"services.{peer}.ingressFrom",
+                            f"does not list {name!r}, but services.{name}.egressTo names {peer!r}; "
+                            f"add {name!r} to it or remove {peer!r} from egressTo",
+                        )
+                    )
     return problems
+
+
+def _port(value: Any) -> int | None:
+    """A port as the stack file or ``pulumi config set`` gives it (a number or its digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
 
 
 def _snake(key: str) -> str:
