@@ -51,7 +51,8 @@ READY_TIMEOUT = 1.5
 
 TOKEN_RECHECK_SECONDS = 1.0
 """Most seconds a matching token is accepted without reading the token file again: how long
-the old token outlives the kubelet's update of the file (a read costs microseconds)."""
+the server may take to see the kubelet's update of the file, after which the replaced token's
+grace starts (a read costs microseconds)."""
 
 TOKEN_GRACE_SECONDS = 120.0
 """Default seconds the previous token is still accepted after the token file changed
