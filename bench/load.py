@@ -451,15 +451,14 @@ class Report:
     def schedule(self) -> dict[str, Any]:
         """How well an open-loop run kept to its rate: the rate asked for, how late requests
         started (p99 and worst) and how many started more than 100 ms late."""
-        lags = sorted(self.lags)
         return {
             "rate_per_s": self.config.rate,
-            "started": len(lags),
+            "started": len(self.lags),
             "lag_ms": {
-                "p99": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, 2) if lags else 0.0,
-                "max": round(lags[-1] * 1000, 2) if lags else 0.0,
+                "p99": percentiles(self.lags).get("p99", 0.0),
+                "max": round(max(self.lags, default=0.0) * 1000, 2),
             },
-            "late_100ms": sum(1 for lag in lags if lag > 0.1),
+            "late_100ms": sum(1 for lag in self.lags if lag > 0.1),
         }
 
 
