@@ -838,14 +838,13 @@ async def run_load(config: LoadConfig) -> Report:
 
 
 async def stock_of(store_url: str, product_ids: Sequence[int], timeout: float = 10.0) -> dict[int, int]:
-    """Current quantity of each product, read back from the store API."""
-    async with httpx2.AsyncClient(base_url=store_url, timeout=timeout, trust_env=False) as client:
-        stock: dict[int, int] = {}
-        for pid in product_ids:
-            response = await client.get(f"/products/{pid}")
-            response.raise_for_status()
-            stock[pid] = int(response.json()["quantity"])
-        return stock
+    """Current quantity of each product, read back from one store API replica (a loopback URL)
+    the way a run reads its stock back (:func:`read_stock`)."""
+    api = StoreAPI([resolve_target(store_url)], timeout, 1)
+    try:
+        return await read_stock(api.call, product_ids)
+    finally:
+        await api.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
