@@ -13,7 +13,7 @@ autoscaler can remove), admitted to the store API by a NetworkPolicy of the test
 its network namespace, round after round, until stopped: each round is a fresh process with
 fresh connections, so kube-proxy spreads them over the Service's endpoints as they are then (a
 pod added by a scale-out gets its share from the next round on; one long-lived pool would stay
-on the pods it first reached). :func:`run_load` runs it once, closed loop or at a fixed rate.
+on the pods it first reached). ``podnet.run_load`` runs it once, closed loop or at a fixed rate.
 :func:`container_cgroup`, :class:`CPUSample`, :func:`memory_mib` and :func:`oom_kills` read the
 containers' CPU time, CFS throttling and memory from kubelet's cgroupfs hierarchy (cgroup v1:
 ``<controller>/kubepods/[<qos class>/]pod<uid>/<container id>``).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -36,10 +35,10 @@ from typing import Any
 from ..waiting import wait_until
 from .kube import Kube
 from .local import LocalCluster
-from .podnet import PodNet
+from .podnet import PodNet, load_argv
 
-ROOT = Path(__file__).resolve().parents[2]
-LOAD = ROOT / "bench" / "load.py"
+PRODUCTS = 5
+"""Shared products of every load run here: few, so adjustments contend on them."""
 CGROUP = Path("/sys/fs/cgroup")
 ADMIT_PROBE = "test-admit-probe"
 """The NetworkPolicy :func:`admit` adds to a stack's namespace for the test's load."""
@@ -135,38 +134,6 @@ def from_probe(kube: Kube, namespace: str, service: str, probe: PodNet) -> Itera
         yield f"http://{address}:{port['port']}"
 
 
-def load_argv(net: PodNet, store_url: str, *, requests: int, concurrency: int, deadline: float) -> list[str]:
-    """``bench/load.py`` against ``store_url`` from ``net``'s network namespace."""
-    return [
-        "ip", "netns", "exec", net.netns, sys.executable, str(LOAD),
-        "--store-url", store_url, "--allow-pod-network",
-        "--requests", str(requests), "--concurrency", str(concurrency),
-        "--deadline", str(deadline), "--products", "5",
-    ]  # fmt: skip
-
-
-def run_load(
-    net: PodNet,
-    store_url: str,
-    *,
-    requests: int,
-    concurrency: int,
-    deadline: float,
-    rate: float | None = None,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """One run of ``bench/load.py`` from ``net``'s namespace, closed loop, or open loop at
-    ``rate`` requests/s; its JSON report."""
-    argv = [*load_argv(net, store_url, requests=requests, concurrency=concurrency, deadline=deadline)]
-    argv += ["--seed", str(seed), *(["--rate", str(rate)] if rate else [])]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=deadline + 60)
-    try:
-        report: dict[str, Any] = json.loads(result.stdout)
-    except ValueError:
-        raise AssertionError(f"bench/load.py exit {result.returncode}: {result.stderr[-800:]}") from None
-    return report
-
-
 class LoadRounds:
     """``bench/load.py`` against ``store_url`` from ``net``'s namespace, one bounded round after
     another (``requests`` at ``concurrency``, each within ``deadline`` seconds) until
@@ -182,7 +149,14 @@ class LoadRounds:
         deadline: float,
         max_rounds: int,
     ) -> None:
-        self.argv = load_argv(net, store_url, requests=requests, concurrency=concurrency, deadline=deadline)
+        self.argv = load_argv(
+            net.netns,
+            store_url,
+            requests=requests,
+            concurrency=concurrency,
+            deadline=deadline,
+            products=PRODUCTS,
+        )
         self.deadline = deadline
         self.max_rounds = max_rounds
         self.reports: list[dict[str, Any]] = []

@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from .host import NODE_IP
 
@@ -169,3 +171,52 @@ class RequestStream:
         assert self.process.returncode == 0, err
         result: dict[str, int] = json.loads(out)
         return result
+
+
+LOAD = Path(__file__).resolve().parents[2] / "bench" / "load.py"
+
+
+def load_argv(
+    netns: str,
+    store_url: str,
+    *,
+    requests: int,
+    concurrency: int,
+    deadline: float,
+    products: int | None = None,
+) -> list[str]:
+    """``bench/load.py`` against ``store_url`` (a pod or Service address) from inside ``netns``."""
+    argv = [
+        "ip", "netns", "exec", netns, sys.executable, str(LOAD),
+        "--store-url", store_url, "--allow-pod-network",
+        "--requests", str(requests), "--concurrency", str(concurrency), "--deadline", str(deadline),
+    ]  # fmt: skip
+    return argv + (["--products", str(products)] if products is not None else [])
+
+
+def run_load(
+    netns: str,
+    store_url: str,
+    *,
+    requests: int,
+    concurrency: int,
+    deadline: float,
+    seed: int = 0,
+    rate: float | None = None,
+    products: int | None = None,
+) -> dict[str, Any]:
+    """One run of ``bench/load.py`` from inside ``netns``, closed loop, or open loop at ``rate``
+    requests/s; its JSON summary (exit 1, errors or a stock that does not add up, is the
+    summary's to say)."""
+    argv = load_argv(
+        netns, store_url, requests=requests, concurrency=concurrency, deadline=deadline, products=products
+    )
+    argv += ["--seed", str(seed), *(["--rate", str(rate)] if rate else [])]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=deadline + 60, check=False)
+    try:
+        if result.returncode not in (0, 1):
+            raise ValueError
+        summary: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"bench/load.py exited {result.returncode}: {result.stderr[-2000:]}") from None
+    return summary

@@ -40,7 +40,7 @@ from .deploy import node_image_refs, tls_certificate, tls_secret
 from .kube import Kube, subset
 from .local import LocalCluster
 from .mcp_client import Endpoint, RotatingTokenClient, call_tools
-from .podnet import PodNet, RequestStream, pod_net
+from .podnet import PodNet, RequestStream, pod_net, run_load
 from .pulumi_cli import POLICY_PACK, ROOT, ProjectStack, PulumiEnv
 
 pytestmark = pytest.mark.cluster
@@ -1099,8 +1099,13 @@ def test_what_hardening_costs_under_the_same_load(deployed: Deployed, cluster: L
         for round_ in range(COST_ROUNDS):
             for name, (netns, url) in targets.items():
                 runs[name].append(
-                    variants.load(
-                        netns, url, requests=COST_REQUESTS, concurrency=COST_CONCURRENCY, seed=round_
+                    run_load(
+                        netns,
+                        url,
+                        requests=COST_REQUESTS,
+                        concurrency=COST_CONCURRENCY,
+                        deadline=120,
+                        seed=round_,
                     )
                 )
     finally:
@@ -1237,14 +1242,15 @@ def test_limits_fit_the_target_load(deployed: Deployed, probe: PodNet) -> None:
         idle_cores = idle["cpu"]["api"]["millicores"] / 1000
 
         def paced(rate: float, seconds: float, seed: int) -> Any:
-            return lambda: autoscale.run_load(
-                probe,
+            return lambda: run_load(
+                probe.netns,
                 url,
                 requests=max(1, round(rate * seconds)),
                 concurrency=64,
                 deadline=seconds + 30,
                 rate=rate,
                 seed=seed,
+                products=autoscale.PRODUCTS,
             )
 
         def cost(phase: dict[str, Any]) -> float:
@@ -1268,7 +1274,15 @@ def test_limits_fit_the_target_load(deployed: Deployed, probe: PodNet) -> None:
             per_request = cost(swept)
         saturated = measure(
             "saturation, closed loop, 8 in flight",
-            lambda: autoscale.run_load(probe, url, requests=6_000, concurrency=8, deadline=90, seed=9),
+            lambda: run_load(
+                probe.netns,
+                url,
+                requests=6_000,
+                concurrency=8,
+                deadline=90,
+                seed=9,
+                products=autoscale.PRODUCTS,
+            ),
         )
     after_load = killed_or_restarted()
     # Where throttling stays within the bound, as a share of the limit: the limit the target needs.

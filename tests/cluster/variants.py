@@ -16,18 +16,13 @@ the HPA, PDB and Ingress, which act on the deployed stack only, are not copied.
 from __future__ import annotations
 
 import copy
-import json
-import subprocess
-import sys
 from typing import Any
 
 from .kube import Kube
 from .local import LocalCluster
-from .pulumi_cli import ROOT
 
 CONTROLS = frozenset({"securityContext", "resources", "policies"})
 COPIED = ("Namespace", "Secret", "ServiceAccount", "Service", "NetworkPolicy", "Deployment", "StatefulSet")
-LOAD = ROOT / "bench" / "load.py"
 
 
 def variant(
@@ -104,36 +99,3 @@ def deploy(cluster: LocalCluster, kube: Kube, objects: list[dict[str, Any]]) -> 
 def remove(cluster: LocalCluster, namespace: str) -> None:
     """Delete a variant's namespace (and with it everything in it)."""
     cluster.api("DELETE", f"/api/v1/namespaces/{namespace}")
-
-
-def load(netns: str, url: str, *, requests: int, concurrency: int, seed: int) -> dict[str, Any]:
-    """``bench/load.py`` from inside ``netns`` against one store API pod: its JSON summary."""
-    result = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            netns,
-            sys.executable,
-            str(LOAD),
-            "--store-url",
-            url,
-            "--allow-pod-network",
-            "--requests",
-            str(requests),
-            "--concurrency",
-            str(concurrency),
-            "--deadline",
-            "120",
-            "--seed",
-            str(seed),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if result.returncode not in (0, 1):
-        raise AssertionError(f"bench/load.py exited {result.returncode}: {result.stderr[-2000:]}")
-    summary: dict[str, Any] = json.loads(result.stdout)
-    return summary
